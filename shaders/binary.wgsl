@@ -1,0 +1,84 @@
+// Elementwise binary ops with NumPy broadcasting.
+//
+// a, b: inputs, contiguous in their own shapes; read through strides that are 0 along the
+//       dimensions they are broadcast over.
+// y: output, (numel) contiguous in the broadcast shape `shape` of rank `rank` (<= 8).
+// The op is a pipeline-overridable constant (codes as in src/kernels/binary.rs).
+//
+// Workgroup size 256: a multiple of every GPU's SIMD width and the WebGPU default maximum.
+
+struct Params {
+    numel: u32,
+    rank: u32,
+    // 1 when a and b both have the output's shape: no index arithmetic needed.
+    same_shape: u32,
+    _pad: u32,
+    shape: array<vec4<u32>, 2>,     // output dims, 8 slots
+    a_strides: array<vec4<u32>, 2>, // a's element stride per output dim (0 = broadcast)
+    b_strides: array<vec4<u32>, 2>, // b's element stride per output dim (0 = broadcast)
+}
+
+override OP: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>; // (numel)
+
+fn safe_pow(x: f32, e: f32) -> f32 {
+    if (x == 0.0) {
+        if (e > 0.0) { return 0.0; }
+        if (e == 0.0) { return 1.0; }
+        return bitcast<f32>(0x7f800000u);
+    }
+    let r = exp2(e * log2(abs(x)));
+    if (x > 0.0) {
+        return r;
+    }
+    if (e != floor(e)) {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    let odd = abs(e - 2.0 * floor(e * 0.5)) == 1.0;
+    return select(r, -r, odd);
+}
+
+fn binary_op(u: f32, v: f32) -> f32 {
+    switch OP {
+        case 0u: { return u + v; }
+        case 1u: { return u - v; }
+        case 2u: { return u * v; }
+        case 3u: { return u / v; }
+        case 4u: { return max(u, v); }
+        case 5u: { return min(u, v); }
+        case 6u: { return safe_pow(u, v); }
+        default: { return u; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn binary(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.numel) {
+        return;
+    }
+    if (p.same_shape == 1u) {
+        y[i] = binary_op(a[i], b[i]);
+        return;
+    }
+    var rem = i;
+    var ia = 0u;
+    var ib = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+        let k = u32(d);
+        let n = p.shape[k >> 2u][k & 3u];
+        let c = rem % n;
+        rem = rem / n;
+        ia += c * p.a_strides[k >> 2u][k & 3u];
+        ib += c * p.b_strides[k >> 2u][k & 3u];
+    }
+    y[i] = binary_op(a[ia], b[ib]);
+}

@@ -1,0 +1,598 @@
+//! The GPU context: instance, adapter, device and queue, with the caches every realization uses
+//! (shader modules, pipelines, bind-group layouts, bind groups, the buffer pool).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::executor::pool::{BufKind, BufferPool, GpuBuffer, MemoryStats};
+use crate::kernels;
+
+/// How to pick an adapter. [`ContextOptions::from_env`] reads `KILN_BACKEND` and `KILN_ADAPTER`.
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    /// Restrict to one backend (`vulkan`, `gl`, `metal`, `dx12`, `webgpu`); `None` tries all.
+    pub backend: Option<String>,
+    /// Pick the first adapter whose name contains this (case-insensitive).
+    pub adapter_name: Option<String>,
+}
+
+impl ContextOptions {
+    /// Options from the environment: `KILN_BACKEND=vulkan|gl|metal|dx12` and
+    /// `KILN_ADAPTER=<name substring>`.
+    pub fn from_env() -> Self {
+        let get = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        ContextOptions {
+            backend: get("KILN_BACKEND"),
+            adapter_name: get("KILN_ADAPTER"),
+        }
+    }
+
+    fn backends(&self) -> Result<wgpu::Backends> {
+        let Some(name) = &self.backend else {
+            return Ok(wgpu::Backends::all());
+        };
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            "metal" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
+            other => {
+                return Err(Error::invalid(
+                    "Context::new",
+                    format!("unknown backend {other:?} in KILN_BACKEND (use vulkan, gl, metal, dx12 or webgpu)"),
+                ))
+            }
+        })
+    }
+}
+
+/// One adapter as `kiln info` prints it.
+#[derive(Clone, Debug)]
+pub struct AdapterReport {
+    /// Name, backend, device type, driver.
+    pub info: wgpu::AdapterInfo,
+    /// The adapter's own limits.
+    pub limits: wgpu::Limits,
+    /// Every feature it offers.
+    pub features: wgpu::Features,
+}
+
+/// Optional features kiln asks for when the adapter has them.
+pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::SUBGROUP);
+
+/// Key of a cached compute pipeline: the shader file, its entry point, and the values of its
+/// `override` constants (the specialization). Shapes never appear here: they travel as uniforms.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PipelineKey {
+    pub shader: &'static str,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, u32)>,
+    pub reads: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct BindKey {
+    pub reads: usize,
+    pub params: u64,
+    pub buffers: Vec<u64>,
+}
+
+pub(crate) struct ContextInner {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pub pool: Mutex<BufferPool>,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    layouts: Mutex<HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    poll_lock: Mutex<()>,
+    pub realize_lock: Mutex<()>,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    next_node: AtomicU64,
+    pub poison: AtomicBool,
+}
+
+/// A handle to one GPU device. Cheap to clone; every tensor keeps one.
+///
+/// ```no_run
+/// let ctx = kiln::Context::new()?;
+/// println!("{}", ctx.adapter_info().name);
+/// # Ok::<(), kiln::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("adapter", &self.inner.info.name)
+            .field("backend", &self.inner.info.backend)
+            .finish()
+    }
+}
+
+/// Locks a mutex, recovering the data if another thread panicked while holding it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn device_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        wgpu::Backend::BrowserWebGpu => 1,
+        _ => 2,
+    }
+}
+
+const NO_ADAPTER_HINT: &str = "On Linux without a GPU, install a software adapter: \
+     `apt-get install mesa-vulkan-drivers` (lavapipe); or set KILN_BACKEND=gl to use llvmpipe";
+
+impl Context {
+    /// Opens the best adapter (discrete > integrated > virtual > CPU), honouring `KILN_BACKEND`
+    /// and `KILN_ADAPTER`. Blocking; see [`Context::new_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new() -> Result<Self> {
+        pollster::block_on(Self::new_async(ContextOptions::from_env()))
+    }
+
+    /// Opens an adapter chosen by `options`. Blocking; see [`Context::new_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_options(options: ContextOptions) -> Result<Self> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// Lists every adapter the given backend selection can see (`kiln info`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn list_adapters(options: &ContextOptions) -> Result<Vec<AdapterReport>> {
+        let backends = options.backends()?;
+        let instance = make_instance(backends);
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        Ok(adapters
+            .iter()
+            .map(|a| AdapterReport {
+                info: a.get_info(),
+                limits: a.limits(),
+                features: a.features(),
+            })
+            .collect())
+    }
+
+    /// Opens an adapter chosen by `options`, requesting the adapter's own limits and the
+    /// optional features in [`OPTIONAL_FEATURES`] that it has.
+    pub async fn new_async(options: ContextOptions) -> Result<Self> {
+        let backends = options.backends()?;
+        let instance = make_instance(backends);
+        let adapter = pick_adapter(&instance, backends, &options).await?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features() & OPTIONAL_FEATURES;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("kiln device"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::RequestDevice {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })?;
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            lock(&sink).push(e.to_string());
+        }));
+        let max_buffer = limits
+            .max_buffer_size
+            .min(limits.max_storage_buffer_binding_size);
+        Ok(Context {
+            inner: Arc::new(ContextInner {
+                instance,
+                adapter,
+                device,
+                queue,
+                info,
+                limits,
+                features,
+                pool: Mutex::new(BufferPool::new(max_buffer)),
+                modules: Mutex::new(HashMap::new()),
+                pipelines: Mutex::new(HashMap::new()),
+                layouts: Mutex::new(HashMap::new()),
+                bind_groups: Mutex::new(HashMap::new()),
+                poll_lock: Mutex::new(()),
+                realize_lock: Mutex::new(()),
+                uncaptured,
+                next_node: AtomicU64::new(1),
+                poison: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Name, backend, device type and driver of the open adapter.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.inner.info
+    }
+
+    /// The limits the device was opened with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// The optional features the device was opened with.
+    pub fn features(&self) -> wgpu::Features {
+        self.inner.features
+    }
+
+    /// Whether GPU timestamp queries can time compute passes.
+    pub fn has_timestamps(&self) -> bool {
+        self.inner.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// The wgpu device, for users who want to add their own work.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    /// The wgpu instance this context was made from.
+    pub fn instance(&self) -> &wgpu::Instance {
+        &self.inner.instance
+    }
+
+    /// The wgpu adapter.
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.inner.adapter
+    }
+
+    /// Live, pooled and peak bytes, and how many buffers, pipelines and bind groups were made.
+    pub fn memory_stats(&self) -> MemoryStats {
+        lock(&self.inner.pool).stats
+    }
+
+    /// Testing aid: when on, every buffer a realization hands to a kernel for its output is
+    /// first filled with NaN, so an element the kernel forgets to write shows up as NaN.
+    pub fn set_poison_outputs(&self, on: bool) {
+        self.inner.poison.store(on, Ordering::Relaxed);
+    }
+
+    /// Frees every pooled (unused) buffer, and the cached bind groups that refer to them.
+    pub fn trim_pool(&self) {
+        let ids = lock(&self.inner.pool).trim();
+        if !ids.is_empty() {
+            let ids: std::collections::HashSet<u64> = ids.into_iter().collect();
+            lock(&self.inner.bind_groups).retain(|k, _| {
+                !ids.contains(&k.params) && !k.buffers.iter().any(|b| ids.contains(b))
+            });
+        }
+    }
+
+    /// Blocks until all submitted work has finished. Only one thread polls the device at a
+    /// time (wgpu-core 30.0.2 can panic when two threads poll at once).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn synchronize(&self) -> Result<()> {
+        self.poll_wait()?;
+        self.take_uncaptured("synchronize")
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn poll_wait(&self) -> Result<()> {
+        let _guard = lock(&self.inner.poll_lock);
+        self.inner
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu {
+                during: "poll".into(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Turns errors that reached the uncaptured-error handler into an `Err`.
+    pub(crate) fn take_uncaptured(&self, during: &str) -> Result<()> {
+        let mut errs = lock(&self.inner.uncaptured);
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let message = errs.join("; ");
+        errs.clear();
+        Err(Error::Gpu {
+            during: during.to_string(),
+            message,
+        })
+    }
+
+    pub(crate) fn next_node_id(&self) -> u64 {
+        self.inner.next_node.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn acquire(&self, kind: BufKind, bytes: u64) -> GpuBuffer {
+        lock(&self.inner.pool).acquire(&self.inner.device, kind, bytes)
+    }
+
+    pub(crate) fn release(&self, buf: GpuBuffer) {
+        lock(&self.inner.pool).release(buf);
+    }
+
+    /// Runs `f` inside a validation error scope and returns what the scope caught.
+    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> (T, Option<String>) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let guard = self.inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let out = f();
+            let err = pollster::block_on(guard.pop());
+            (out, err.map(|e| e.to_string()))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            // In the browser a scope resolves asynchronously; errors reach the uncaptured
+            // handler instead and are reported by the next realization.
+            (f(), None)
+        }
+    }
+
+    fn layouts(&self, reads: usize) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        let mut layouts = lock(&self.inner.layouts);
+        if let Some(l) = layouts.get(&reads) {
+            return l.clone();
+        }
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for i in 0..=reads {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: i < reads,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let label = format!("kiln layout {reads} in 1 out");
+        let bgl = self
+            .inner
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(&label),
+                entries: &entries,
+            });
+        let pl = self
+            .inner
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(&label),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+        layouts.insert(reads, (bgl.clone(), pl.clone()));
+        (bgl, pl)
+    }
+
+    fn module(&self, shader: &'static str, entry: &'static str) -> Result<wgpu::ShaderModule> {
+        let mut modules = lock(&self.inner.modules);
+        if let Some(m) = modules.get(shader) {
+            return Ok(m.clone());
+        }
+        let source = kernels::shader_source(shader).ok_or_else(|| Error::Shader {
+            shader,
+            entry,
+            message: "no such shader in the registry".into(),
+        })?;
+        let (module, err) = self.scoped(|| {
+            self.inner
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                })
+        });
+        if let Some(message) = err {
+            return Err(Error::Shader {
+                shader,
+                entry,
+                message,
+            });
+        }
+        modules.insert(shader, module.clone());
+        Ok(module)
+    }
+
+    /// The pipeline for `key`, built once and cached.
+    pub(crate) fn pipeline(&self, key: &PipelineKey) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = lock(&self.inner.pipelines).get(key) {
+            return Ok(p.clone());
+        }
+        let module = self.module(key.shader, key.entry)?;
+        let (_, layout) = self.layouts(key.reads);
+        let constants: Vec<(&str, f64)> = key
+            .constants
+            .iter()
+            .map(|&(name, v)| (name, f64::from(v)))
+            .collect();
+        let label = format!("{}::{} {:?}", key.shader, key.entry, key.constants);
+        let (pipeline, err) = self.scoped(|| {
+            self.inner
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: Some(&layout),
+                    module: &module,
+                    entry_point: Some(key.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+        });
+        if let Some(message) = err {
+            return Err(Error::Shader {
+                shader: key.shader,
+                entry: key.entry,
+                message,
+            });
+        }
+        lock(&self.inner.pool).stats.pipelines_created += 1;
+        lock(&self.inner.pipelines).insert(key.clone(), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// The bind group binding `params` (dynamic offset) then `buffers` (reads, then the write),
+    /// built once per distinct set of buffers and cached.
+    pub(crate) fn bind_group(
+        &self,
+        reads: usize,
+        params: &GpuBuffer,
+        params_size: u64,
+        buffers: &[&GpuBuffer],
+    ) -> wgpu::BindGroup {
+        let key = BindKey {
+            reads,
+            params: params.id,
+            buffers: buffers.iter().map(|b| b.id).collect(),
+        };
+        if let Some(bg) = lock(&self.inner.bind_groups).get(&key) {
+            return bg.clone();
+        }
+        let (bgl, _) = self.layouts(reads);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &params.buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(params_size),
+            }),
+        }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.buffer.as_entire_binding(),
+            });
+        }
+        let bg = self
+            .inner
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("kiln bind group"),
+                layout: &bgl,
+                entries: &entries,
+            });
+        lock(&self.inner.pool).stats.bind_groups_created += 1;
+        let mut cache = lock(&self.inner.bind_groups);
+        // Bound the cache: pooled buffers are reused, so a working set stays small, but a
+        // program that keeps making new shapes should not grow it forever.
+        if cache.len() >= 8192 {
+            cache.clear();
+        }
+        cache.insert(key, bg.clone());
+        bg
+    }
+}
+
+fn make_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+async fn pick_adapter(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+    options: &ContextOptions,
+) -> Result<wgpu::Adapter> {
+    let tried = format!("backends {backends:?}");
+    #[cfg(target_arch = "wasm32")]
+    let adapters: Vec<wgpu::Adapter> = instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .collect();
+    #[cfg(not(target_arch = "wasm32"))]
+    let adapters = instance.enumerate_adapters(backends).await;
+    let seen: Vec<String> = adapters
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+        })
+        .collect();
+    let mut candidates: Vec<wgpu::Adapter> = adapters
+        .into_iter()
+        .filter(|a| match &options.adapter_name {
+            Some(n) => a
+                .get_info()
+                .name
+                .to_lowercase()
+                .contains(&n.to_lowercase()),
+            None => true,
+        })
+        .collect();
+    candidates.sort_by_key(|a| {
+        let i = a.get_info();
+        (device_rank(i.device_type), backend_rank(i.backend))
+    });
+    candidates.into_iter().next().ok_or_else(|| {
+        let filter = match &options.adapter_name {
+            Some(n) => format!(", name containing {n:?}"),
+            None => String::new(),
+        };
+        Error::NoAdapter {
+            tried: format!(
+                "{tried}{filter}; adapters seen: {}",
+                if seen.is_empty() {
+                    "none".to_string()
+                } else {
+                    seen.join(", ")
+                }
+            ),
+            hint: NO_ADAPTER_HINT.into(),
+        }
+    })
+}

@@ -1,0 +1,55 @@
+//! Element types.
+
+use std::fmt;
+
+/// The element type of a tensor. Kernels are f32 today; the others can be uploaded, stored and
+/// read back, and are ready for kernels that need them (indices, masks, half precision).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// 32-bit float.
+    F32,
+    /// 16-bit float (needs `SHADER_F16` for kernels).
+    F16,
+    /// 32-bit signed integer.
+    I32,
+    /// 32-bit unsigned integer.
+    U32,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::I32 => "i32",
+            DType::U32 => "u32",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A host type that maps to a [`DType`].
+pub trait Element: bytemuck::Pod + Send + Sync + 'static {
+    /// The matching dtype.
+    const DTYPE: DType;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl Element for i32 {
+    const DTYPE: DType = DType::I32;
+}
+impl Element for u32 {
+    const DTYPE: DType = DType::U32;
+}

@@ -1,0 +1,403 @@
+//! The executor: turns the pending part of the graph into one command buffer.
+//!
+//! A realization runs these steps:
+//! 1. Collect: walk back from the targets through pending nodes (iteratively, post-order), so
+//!    every node comes after its inputs. Realized nodes are leaves.
+//! 2. Decide what to keep: a node is kept (its buffer becomes its storage) if it is a target or
+//!    if a handle outside the pending graph still points at it; every other node is an
+//!    intermediate.
+//! 3. Plan buffers by liveness: each node's last use is the position of its last consumer.
+//!    Walking the order, a node takes a buffer of its size class from the realization's free
+//!    list, else from the context's pool (which creates one only when it has none). After a
+//!    node is placed, the intermediates whose last use it was go to the free list, so a later
+//!    node can reuse them (never the node's own inputs, which it is still reading).
+//! 4. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
+//!    bound with a dynamic offset); every dispatch is recorded into one compute pass of one
+//!    command encoder, with cached pipelines and bind groups.
+//! 5. Submit once, inside a validation error scope. Kept nodes become realized and drop their
+//!    inputs; intermediates' buffers go back to the pool (queue order makes that safe).
+//!
+//! The work is split into several submissions only if the parameter blocks would pass the
+//! device's `max_buffer_size`.
+
+pub mod pool;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::context::{lock, Context};
+use crate::error::{Error, Result};
+use crate::graph::{Kernel, Node, NodeState, Storage};
+use crate::Tensor;
+use pool::{BufKind, GpuBuffer};
+
+/// Bytes of one kernel's parameter block (64 u32 words).
+pub(crate) const PARAMS_BYTES: u64 = 256;
+
+/// GPU timestamps around a realization's compute passes (needs `TIMESTAMP_QUERY`).
+pub struct GpuTimer {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+    period_ns: f64,
+}
+
+impl GpuTimer {
+    /// A timer, or `None` when the device has no timestamp queries.
+    pub fn new(ctx: &Context) -> Option<GpuTimer> {
+        if !ctx.has_timestamps() {
+            return None;
+        }
+        let device = ctx.device();
+        Some(GpuTimer {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kiln timer"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kiln timer resolve"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            read: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kiln timer read"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            period_ns: f64::from(ctx.queue().get_timestamp_period()),
+        })
+    }
+
+    /// Seconds between the first pass's start and the last pass's end of the last realization
+    /// timed with this timer. Blocks until the GPU is done.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_seconds(&self, ctx: &Context) -> Result<f64> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.read.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.poll_wait()?;
+        rx.recv()
+            .map_err(|_| Error::Readback("timer map callback dropped".into()))?
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        let ticks: [u64; 2] = {
+            let view = self
+                .read
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            let mut t = [0u64; 2];
+            bytemuck::cast_slice_mut::<u64, u8>(&mut t).copy_from_slice(&view[..16]);
+            t
+        };
+        self.read.unmap();
+        Ok(ticks[1].wrapping_sub(ticks[0]) as f64 * self.period_ns * 1e-9)
+    }
+}
+
+struct Step {
+    node: Arc<Node>,
+    kernel: Arc<dyn Kernel>,
+    inputs: Vec<Tensor>,
+}
+
+/// Where a step's input lives during the realization.
+enum Src {
+    Storage(Arc<Storage>),
+    Step(usize),
+}
+
+impl Context {
+    /// Computes every pending node the targets depend on, in one submission. Returns once the
+    /// work is submitted, without waiting for the GPU.
+    pub fn realize(&self, targets: &[&Tensor]) -> Result<()> {
+        self.realize_with(targets, None)
+    }
+
+    /// [`Context::realize`], with GPU timestamps written around the work into `timer`.
+    pub fn realize_timed(&self, targets: &[&Tensor], timer: &GpuTimer) -> Result<()> {
+        self.realize_with(targets, Some(timer))
+    }
+
+    fn realize_with(&self, targets: &[&Tensor], timer: Option<&GpuTimer>) -> Result<()> {
+        let _guard = lock(&self.inner.realize_lock);
+        self.take_uncaptured("an earlier operation")?;
+
+        // 1. Collect pending nodes in post-order.
+        let mut order: Vec<Arc<Node>> = Vec::new();
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
+        for t in targets {
+            if !Arc::ptr_eq(&t.ctx.inner, &self.inner) {
+                return Err(Error::invalid("realize", "tensor belongs to another context"));
+            }
+            stack.push((t.node.clone(), false));
+        }
+        while let Some((node, expanded)) = stack.pop() {
+            if index.contains_key(&node.id) {
+                continue;
+            }
+            let inputs: Vec<Arc<Node>> = match &*lock(&node.state) {
+                NodeState::Realized(_) => continue,
+                NodeState::Consumed => {
+                    return Err(Error::invalid(
+                        "realize",
+                        "tensor was recycled by a concurrent realization on another thread",
+                    ))
+                }
+                NodeState::Pending { inputs, .. } => {
+                    inputs.iter().map(|t| t.node.clone()).collect()
+                }
+            };
+            if expanded {
+                index.insert(node.id, order.len());
+                order.push(node);
+            } else {
+                stack.push((node, true));
+                for inp in inputs.into_iter().rev() {
+                    if !index.contains_key(&inp.id) {
+                        stack.push((inp, false));
+                    }
+                }
+            }
+        }
+        drop(stack);
+        if order.is_empty() {
+            return Ok(());
+        }
+
+        // 2. Count uses inside the pending graph; anything referenced beyond them is kept.
+        let mut uses = vec![0usize; order.len()];
+        let mut last_use: Vec<usize> = (0..order.len()).collect();
+        for (i, node) in order.iter().enumerate() {
+            if let NodeState::Pending { inputs, .. } = &*lock(&node.state) {
+                for t in inputs {
+                    if let Some(&j) = index.get(&t.node.id) {
+                        uses[j] += 1;
+                        last_use[j] = i;
+                    }
+                }
+            }
+        }
+        let mut keep: Vec<bool> = order
+            .iter()
+            .zip(&uses)
+            .map(|(n, &u)| Arc::strong_count(n) > 1 + u)
+            .collect();
+        for t in targets {
+            if let Some(&i) = index.get(&t.node.id) {
+                keep[i] = true;
+            }
+        }
+
+        let steps: Vec<Step> = order
+            .iter()
+            .map(|node| match &*lock(&node.state) {
+                NodeState::Pending { kernel, inputs } => Ok(Step {
+                    node: node.clone(),
+                    kernel: kernel.clone(),
+                    inputs: inputs.clone(),
+                }),
+                _ => Err(Error::invalid("realize", "graph changed during realization")),
+            })
+            .collect::<Result<_>>()?;
+        drop(order);
+
+        // 3. Plan buffers by liveness.
+        let mut srcs: Vec<Vec<Src>> = Vec::with_capacity(steps.len());
+        for step in &steps {
+            let mut s = Vec::with_capacity(step.inputs.len());
+            for t in &step.inputs {
+                match index.get(&t.node.id) {
+                    Some(&j) => s.push(Src::Step(j)),
+                    None => s.push(Src::Storage(t.storage()?)),
+                }
+            }
+            srcs.push(s);
+        }
+        // `assigned[i]` is the buffer step i writes; `acquired` holds each buffer taken from
+        // the pool once, so it can be returned once.
+        let mut assigned: Vec<GpuBuffer> = Vec::with_capacity(steps.len());
+        let mut acquired: Vec<GpuBuffer> = Vec::new();
+        {
+            let mut free: HashMap<u64, Vec<GpuBuffer>> = HashMap::new();
+            let mut recycled = vec![false; steps.len()];
+            let mut pool = lock(&self.inner.pool);
+            for (i, step) in steps.iter().enumerate() {
+                let bytes = step.node.bytes().div_ceil(4).max(1) * 4;
+                let class = pool.class(bytes);
+                let buf = match free.get_mut(&class).and_then(Vec::pop) {
+                    Some(b) => b,
+                    None => {
+                        let b = pool.acquire(&self.inner.device, BufKind::Storage, bytes);
+                        acquired.push(b.clone());
+                        b
+                    }
+                };
+                assigned.push(buf);
+                for src in &srcs[i] {
+                    if let Src::Step(j) = *src {
+                        if !keep[j] && last_use[j] == i && !recycled[j] {
+                            recycled[j] = true;
+                            let b = assigned[j].clone();
+                            free.entry(b.size).or_default().push(b);
+                        }
+                    }
+                }
+            }
+        }
+        if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
+            for (step, buf) in steps.iter().zip(&assigned) {
+                let words = step.node.bytes().div_ceil(4) as usize;
+                if words > 0 {
+                    let nan = vec![f32::NAN; words];
+                    self.queue()
+                        .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&nan));
+                }
+            }
+        }
+        let release = |ctx: &Context, bufs: Vec<GpuBuffer>| {
+            let mut pool = lock(&ctx.inner.pool);
+            for b in bufs {
+                pool.release(b);
+            }
+        };
+
+        // 4. Encode.
+        let mut launches = Vec::with_capacity(steps.len());
+        let mut pipelines = Vec::with_capacity(steps.len());
+        let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
+        for step in &steps {
+            let shapes: Vec<&[usize]> = step.inputs.iter().map(|t| t.shape.as_slice()).collect();
+            let launch = step.kernel.launch(&shapes, &step.node.shape);
+            let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
+                Err(Error::invalid(step.kernel.name(), "parameter block over 256 bytes"))
+            } else if launch.workgroups > max_per_dim * max_per_dim {
+                Err(Error::LimitExceeded {
+                    op: step.kernel.name(),
+                    what: "the dispatch grid".into(),
+                    needed: launch.workgroups,
+                    limit_name: "max_compute_workgroups_per_dimension (squared)",
+                    limit: max_per_dim * max_per_dim,
+                })
+            } else {
+                self.pipeline(&launch.key)
+            };
+            match checked {
+                Ok(p) => pipelines.push(p),
+                Err(e) => {
+                    release(self, acquired);
+                    return Err(e);
+                }
+            }
+            launches.push(launch);
+        }
+        let align = u64::from(self.inner.limits.min_uniform_buffer_offset_alignment);
+        let stride = PARAMS_BYTES.div_ceil(align) * align;
+        let active: Vec<usize> = (0..steps.len())
+            .filter(|&i| launches[i].workgroups > 0)
+            .collect();
+        let per_submit = (self.inner.limits.max_buffer_size / stride).max(1) as usize;
+        let chunks: Vec<&[usize]> = if active.is_empty() {
+            vec![&[][..]]
+        } else {
+            active.chunks(per_submit).collect()
+        };
+        let n_chunks = chunks.len();
+        let mut param_bufs = Vec::new();
+        let ((), err) = self.scoped(|| {
+            for (c, chunk) in chunks.iter().enumerate() {
+                let mut arena = vec![0u8; (chunk.len().max(1) as u64 * stride) as usize];
+                for (k, &i) in chunk.iter().enumerate() {
+                    let at = k * stride as usize;
+                    let words = bytemuck::cast_slice::<u32, u8>(&launches[i].params);
+                    arena[at..at + words.len()].copy_from_slice(words);
+                }
+                let params = self.acquire(BufKind::Uniform, arena.len() as u64);
+                self.queue().write_buffer(&params.buffer, 0, &arena);
+                let mut enc = self
+                    .device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("kiln realize"),
+                    });
+                {
+                    let timestamp_writes = timer.map(|t| wgpu::ComputePassTimestampWrites {
+                        query_set: &t.queries,
+                        beginning_of_pass_write_index: (c == 0).then_some(0),
+                        end_of_pass_write_index: (c + 1 == n_chunks).then_some(1),
+                    });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("kiln realize"),
+                        timestamp_writes,
+                    });
+                    for (k, &i) in chunk.iter().enumerate() {
+                        let mut bound: Vec<&GpuBuffer> = Vec::with_capacity(srcs[i].len() + 1);
+                        for src in &srcs[i] {
+                            bound.push(match src {
+                                Src::Storage(s) => &s.buf,
+                                Src::Step(j) => &assigned[*j],
+                            });
+                        }
+                        bound.push(&assigned[i]);
+                        let bg = self.bind_group(srcs[i].len(), &params, PARAMS_BYTES, &bound);
+                        pass.set_pipeline(&pipelines[i]);
+                        pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
+                        let wg = launches[i].workgroups;
+                        let y = wg.div_ceil(max_per_dim);
+                        let x = wg.div_ceil(y);
+                        pass.dispatch_workgroups(x as u32, y as u32, 1);
+                    }
+                }
+                if let (Some(t), true) = (timer, c + 1 == n_chunks) {
+                    enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
+                    enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 16);
+                }
+                self.queue().submit([enc.finish()]);
+                param_bufs.push(params);
+            }
+        });
+        release(self, param_bufs);
+        if let Some(message) = err {
+            release(self, acquired);
+            let names: Vec<&str> = steps.iter().map(|s| s.kernel.name()).collect();
+            return Err(Error::Gpu {
+                during: format!("realization of [{}]", names.join(", ")),
+                message,
+            });
+        }
+        {
+            let mut pool = lock(&self.inner.pool);
+            pool.stats.realizations += 1;
+            pool.stats.submissions += n_chunks as u64;
+            pool.stats.dispatches += active.len() as u64;
+        }
+
+        // 5. Publish results; recycle intermediates.
+        let weak = Arc::downgrade(&self.inner);
+        let mut kept_ids = std::collections::HashSet::new();
+        for (i, step) in steps.iter().enumerate() {
+            let mut state = lock(&step.node.state);
+            if keep[i] {
+                kept_ids.insert(assigned[i].id);
+                *state = NodeState::Realized(Arc::new(Storage {
+                    buf: assigned[i].clone(),
+                    ctx: weak.clone(),
+                }));
+            } else {
+                *state = NodeState::Consumed;
+            }
+        }
+        drop(srcs);
+        release(
+            self,
+            acquired
+                .into_iter()
+                .filter(|b| !kept_ids.contains(&b.id))
+                .collect(),
+        );
+        Ok(())
+    }
+}

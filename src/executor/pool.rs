@@ -1,0 +1,163 @@
+//! Buffer pool: GPU buffers are never freed while kiln runs; they go back to a free list keyed by
+//! (usage kind, size class) and are handed out again.
+//!
+//! Size classes keep the number of distinct sizes small, so a buffer released by one tensor fits
+//! the next tensor of a similar size:
+//! 1. requests up to 4 KiB round up to a multiple of 256 bytes;
+//! 2. larger requests round up to a multiple of 1/16 of their power-of-two floor, so the waste is
+//!    at most 6.25 %;
+//! 3. a class larger than the device's `max_buffer_size` falls back to the exact (4-aligned) size.
+
+use std::collections::HashMap;
+
+/// What a pooled buffer is used for; each kind has its own wgpu usage flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BufKind {
+    /// Tensor storage: STORAGE | COPY_SRC | COPY_DST.
+    Storage,
+    /// Kernel parameters: UNIFORM | COPY_DST.
+    Uniform,
+    /// Readback: MAP_READ | COPY_DST.
+    Staging,
+}
+
+impl BufKind {
+    fn usage(self) -> wgpu::BufferUsages {
+        use wgpu::BufferUsages as U;
+        match self {
+            BufKind::Storage => U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            BufKind::Uniform => U::UNIFORM | U::COPY_DST,
+            BufKind::Staging => U::MAP_READ | U::COPY_DST,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            BufKind::Storage => "kiln storage",
+            BufKind::Uniform => "kiln params",
+            BufKind::Staging => "kiln readback",
+        }
+    }
+}
+
+/// A GPU buffer with a stable id (used as a bind-group cache key).
+#[derive(Clone, Debug)]
+pub(crate) struct GpuBuffer {
+    pub id: u64,
+    pub kind: BufKind,
+    pub size: u64,
+    pub buffer: wgpu::Buffer,
+}
+
+/// Memory and object counters, as returned by [`crate::Context::memory_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Bytes in buffers handed out: tensor storage, parameters and readback buffers in use.
+    pub live_bytes: u64,
+    /// Bytes in buffers waiting in the pool for reuse.
+    pub pooled_bytes: u64,
+    /// The largest `live_bytes` seen.
+    pub peak_live_bytes: u64,
+    /// The largest `live_bytes + pooled_bytes` seen: what kiln ever held on the device.
+    pub peak_bytes: u64,
+    /// Buffers created since the context was made.
+    pub buffers_created: u64,
+    /// Compute pipelines created.
+    pub pipelines_created: u64,
+    /// Bind groups created.
+    pub bind_groups_created: u64,
+    /// Realizations run (each one submission, unless a limit forced a split).
+    pub realizations: u64,
+    /// Queue submissions made by realizations.
+    pub submissions: u64,
+    /// Kernel dispatches encoded.
+    pub dispatches: u64,
+}
+
+pub(crate) struct BufferPool {
+    free: HashMap<(BufKind, u64), Vec<GpuBuffer>>,
+    next_id: u64,
+    max_buffer_size: u64,
+    pub stats: MemoryStats,
+}
+
+impl BufferPool {
+    pub fn new(max_buffer_size: u64) -> Self {
+        BufferPool {
+            free: HashMap::new(),
+            next_id: 1,
+            max_buffer_size,
+            stats: MemoryStats::default(),
+        }
+    }
+
+    /// The size class a request of `bytes` is served from.
+    pub fn class(&self, bytes: u64) -> u64 {
+        let bytes = bytes.max(4);
+        let class = if bytes <= 4096 {
+            bytes.div_ceil(256) * 256
+        } else {
+            let floor = 1u64 << (63 - bytes.leading_zeros());
+            let step = floor / 16;
+            bytes.div_ceil(step) * step
+        };
+        if class > self.max_buffer_size {
+            bytes.div_ceil(4) * 4
+        } else {
+            class
+        }
+    }
+
+    /// Takes a buffer of at least `bytes` from the pool, creating one if none is free.
+    pub fn acquire(&mut self, device: &wgpu::Device, kind: BufKind, bytes: u64) -> GpuBuffer {
+        let size = self.class(bytes);
+        let buf = match self.free.get_mut(&(kind, size)).and_then(Vec::pop) {
+            Some(buf) => {
+                self.stats.pooled_bytes -= size;
+                buf
+            }
+            None => {
+                let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(kind.label()),
+                    size,
+                    usage: kind.usage(),
+                    mapped_at_creation: false,
+                });
+                self.stats.buffers_created += 1;
+                let id = self.next_id;
+                self.next_id += 1;
+                GpuBuffer {
+                    id,
+                    kind,
+                    size,
+                    buffer,
+                }
+            }
+        };
+        self.stats.live_bytes += size;
+        self.stats.peak_live_bytes = self.stats.peak_live_bytes.max(self.stats.live_bytes);
+        let total = self.stats.live_bytes + self.stats.pooled_bytes;
+        self.stats.peak_bytes = self.stats.peak_bytes.max(total);
+        buf
+    }
+
+    /// Returns a buffer to the pool.
+    pub fn release(&mut self, buf: GpuBuffer) {
+        self.stats.live_bytes -= buf.size;
+        self.stats.pooled_bytes += buf.size;
+        self.free.entry((buf.kind, buf.size)).or_default().push(buf);
+    }
+
+    /// Destroys every pooled buffer; returns the ids of the buffers dropped.
+    pub fn trim(&mut self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for (_, list) in self.free.drain() {
+            for buf in list {
+                ids.push(buf.id);
+                buf.buffer.destroy();
+            }
+        }
+        self.stats.pooled_bytes = 0;
+        ids
+    }
+}

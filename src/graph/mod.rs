@@ -1,0 +1,94 @@
+//! The recorded graph: every tensor points at a node, and a node is either pending (an op and
+//! its input tensors) or realized (a GPU buffer).
+
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::context::{ContextInner, PipelineKey};
+use crate::executor::pool::GpuBuffer;
+use crate::DType;
+
+/// What one kernel dispatch needs: the pipeline, the parameter words, and how many workgroups.
+///
+/// The executor spreads `workgroups` over the x and y grid dimensions so that neither passes
+/// the per-dimension limit (65,535 in WebGPU). Shaders therefore compute a linear workgroup
+/// index as `wid.y * nwg.x + wid.x`, and must return early when that index (or the element it
+/// maps to) is past their logical extent, since the grid can be slightly larger than asked.
+#[derive(Clone, Debug)]
+pub(crate) struct Launch {
+    pub key: PipelineKey,
+    /// Up to 64 u32 words, copied into the kernel's uniform `Params` struct.
+    pub params: Vec<u32>,
+    pub workgroups: u64,
+}
+
+/// The Rust side of one recorded op: turns input and output shapes into a [`Launch`].
+pub(crate) trait Kernel: Send + Sync + fmt::Debug {
+    /// Op name, for errors and labels.
+    fn name(&self) -> &'static str;
+    /// The dispatch for these shapes. `inputs` are the input tensors' shapes in order.
+    fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch;
+}
+
+/// GPU memory owned by a realized node. Returns its buffer to the pool when dropped.
+pub(crate) struct Storage {
+    pub buf: GpuBuffer,
+    pub ctx: Weak<ContextInner>,
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Some(inner) = self.ctx.upgrade() {
+            crate::context::lock(&inner.pool).release(self.buf.clone());
+        }
+    }
+}
+
+pub(crate) enum NodeState {
+    /// Recorded, not yet computed.
+    Pending {
+        kernel: Arc<dyn Kernel>,
+        inputs: Vec<crate::Tensor>,
+    },
+    /// Computed; the data lives in this buffer (contiguous, row-major).
+    Realized(Arc<Storage>),
+    /// An intermediate whose buffer was recycled during a realization that no handle could
+    /// observe. Only reachable if a handle was cloned from another thread mid-realization.
+    Consumed,
+}
+
+/// One value in the graph.
+pub(crate) struct Node {
+    pub id: u64,
+    /// The shape the producing kernel writes (views may reshape it).
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    pub state: Mutex<NodeState>,
+}
+
+impl Node {
+    pub fn bytes(&self) -> u64 {
+        (crate::shape::numel(&self.shape) * self.dtype.size()) as u64
+    }
+}
+
+impl Drop for Node {
+    /// Dismantles long chains of pending nodes iteratively, so dropping a graph of a million
+    /// recorded ops cannot overflow the stack.
+    fn drop(&mut self) {
+        let mut stack = take_inputs(self.state.get_mut().unwrap_or_else(|e| e.into_inner()));
+        while let Some(t) = stack.pop() {
+            if let Some(mut node) = Arc::into_inner(t.node) {
+                let state = node.state.get_mut().unwrap_or_else(|e| e.into_inner());
+                stack.extend(take_inputs(state));
+            }
+        }
+    }
+}
+
+fn take_inputs(state: &mut NodeState) -> Vec<crate::Tensor> {
+    match state {
+        NodeState::Pending { inputs, .. } => std::mem::take(inputs),
+        _ => Vec::new(),
+    }
+}

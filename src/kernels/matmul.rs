@@ -1,0 +1,1 @@
+//! Placeholder: the matmul kernel (being written).

@@ -1,0 +1,63 @@
+//! The Rust side of every kernel: parameters, pipeline keys, dispatch sizes, and the tensor
+//! methods that record them. Each `shaders/<name>.wgsl` has a `kernels/<name>.rs`.
+
+pub mod binary;
+pub mod fill;
+pub mod matmul;
+pub mod permute;
+pub mod random;
+pub mod reduce;
+pub mod unary;
+
+use crate::context::PipelineKey;
+use crate::graph::Launch;
+
+/// Every shader file, by name. Shaders are compiled into the binary, so kiln needs no files at
+/// run time (and works the same in a browser).
+pub const SHADERS: &[(&str, &str)] = &[
+    ("binary", include_str!("../../shaders/binary.wgsl")),
+    ("fill", include_str!("../../shaders/fill.wgsl")),
+    ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    ("permute", include_str!("../../shaders/permute.wgsl")),
+    ("random", include_str!("../../shaders/random.wgsl")),
+    ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("unary", include_str!("../../shaders/unary.wgsl")),
+];
+
+/// The WGSL source of shader `name`.
+pub fn shader_source(name: &str) -> Option<&'static str> {
+    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Workgroups of `size` invocations needed to cover `n` items.
+pub(crate) fn groups(n: usize, size: usize) -> u64 {
+    n.div_ceil(size) as u64
+}
+
+/// A launch of `shader::entry` with `reads` input bindings and override constants.
+pub(crate) fn launch(
+    shader: &'static str,
+    entry: &'static str,
+    constants: Vec<(&'static str, u32)>,
+    reads: usize,
+    params: Vec<u32>,
+    workgroups: u64,
+) -> Launch {
+    Launch {
+        key: PipelineKey {
+            shader,
+            entry,
+            constants,
+            reads,
+        },
+        params,
+        workgroups,
+    }
+}
+
+/// Writes `values` into `words[at..at + 8]`, the layout of an `array<vec4<u32>, 2>` field.
+pub(crate) fn put8(words: &mut [u32], at: usize, values: &[usize]) {
+    for (k, &v) in values.iter().enumerate() {
+        words[at + k] = v as u32;
+    }
+}

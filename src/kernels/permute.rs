@@ -1,0 +1,1 @@
+//! Placeholder: the permute kernel (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the random kernel (being written).

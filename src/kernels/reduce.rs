@@ -1,0 +1,1 @@
+//! Placeholder: the reduce kernel (being written).

@@ -1,0 +1,222 @@
+//! Elementwise unary math and tensor-scalar ops (shaders/unary.wgsl).
+
+use crate::error::Result;
+use crate::graph::{Kernel, Launch};
+use crate::kernels::binary::BinaryOp;
+use crate::kernels::{groups, launch};
+use crate::{DType, Tensor};
+
+/// Unary elementwise functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// -x
+    Neg,
+    /// |x|
+    Abs,
+    /// e^x
+    Exp,
+    /// ln x
+    Log,
+    /// √x
+    Sqrt,
+    /// max(x, 0)
+    Relu,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// tanh x
+    Tanh,
+    /// x²
+    Square,
+    /// 1 / x
+    Recip,
+    /// sin x
+    Sin,
+    /// cos x
+    Cos,
+}
+
+impl UnaryOp {
+    /// Every op, in shader-code order.
+    pub const ALL: [UnaryOp; 12] = [
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Relu,
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Square,
+        UnaryOp::Recip,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+    ];
+
+    /// The code the shader switches on.
+    pub(crate) fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The op name, as used in errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Relu => "relu",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Square => "square",
+            UnaryOp::Recip => "recip",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Unary(UnaryOp);
+
+impl Kernel for Unary {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+        let n = crate::shape::numel(out);
+        launch(
+            "unary",
+            "unary",
+            vec![("OP", self.0.code())],
+            1,
+            vec![n as u32, 0, 0, 0],
+            groups(n, 256),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Scalar {
+    op: BinaryOp,
+    value: f32,
+    scalar_first: bool,
+}
+
+impl Kernel for Scalar {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+        let n = crate::shape::numel(out);
+        launch(
+            "unary",
+            "scalar",
+            vec![("OP", self.op.code())],
+            1,
+            vec![n as u32, self.value.to_bits(), u32::from(self.scalar_first), 0],
+            groups(n, 256),
+        )
+    }
+}
+
+impl Tensor {
+    /// Applies `op` to every element.
+    pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        self.check_dtype(op.name(), DType::F32)?;
+        Tensor::from_op(
+            &self.ctx,
+            Unary(op),
+            vec![self.clone()],
+            self.shape.clone(),
+            DType::F32,
+        )
+    }
+
+    /// `self OP value` elementwise (or `value OP self` when `scalar_first`).
+    pub fn scalar_op(&self, op: BinaryOp, value: f32, scalar_first: bool) -> Result<Tensor> {
+        self.check_dtype(op.name(), DType::F32)?;
+        Tensor::from_op(
+            &self.ctx,
+            Scalar {
+                op,
+                value,
+                scalar_first,
+            },
+            vec![self.clone()],
+            self.shape.clone(),
+            DType::F32,
+        )
+    }
+
+    /// -x
+    pub fn neg(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Neg)
+    }
+    /// |x|
+    pub fn abs(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Abs)
+    }
+    /// e^x
+    pub fn exp(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Exp)
+    }
+    /// ln x
+    pub fn log(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Log)
+    }
+    /// √x
+    pub fn sqrt(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sqrt)
+    }
+    /// max(x, 0)
+    pub fn relu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Relu)
+    }
+    /// 1 / (1 + e^-x)
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sigmoid)
+    }
+    /// tanh x
+    pub fn tanh(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Tanh)
+    }
+    /// x²
+    pub fn square(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Square)
+    }
+    /// 1 / x
+    pub fn recip(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Recip)
+    }
+    /// sin x
+    pub fn sin(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sin)
+    }
+    /// cos x
+    pub fn cos(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Cos)
+    }
+    /// x + v
+    pub fn add_scalar(&self, v: f32) -> Result<Tensor> {
+        self.scalar_op(BinaryOp::Add, v, false)
+    }
+    /// x - v
+    pub fn sub_scalar(&self, v: f32) -> Result<Tensor> {
+        self.scalar_op(BinaryOp::Sub, v, false)
+    }
+    /// x * v
+    pub fn mul_scalar(&self, v: f32) -> Result<Tensor> {
+        self.scalar_op(BinaryOp::Mul, v, false)
+    }
+    /// x / v
+    pub fn div_scalar(&self, v: f32) -> Result<Tensor> {
+        self.scalar_op(BinaryOp::Div, v, false)
+    }
+    /// x ^ v
+    pub fn pow_scalar(&self, v: f32) -> Result<Tensor> {
+        self.scalar_op(BinaryOp::Pow, v, false)
+    }
+}

@@ -1,0 +1,32 @@
+//! kiln: a GPU compute engine for neural networks on wgpu.
+//!
+//! Tensors live on the GPU. Ops are recorded lazily into a graph; realizing a result plans
+//! buffer reuse by liveness and encodes all pending work into one submission.
+//!
+//! ```no_run
+//! use kiln::{Context, Tensor};
+//! let ctx = Context::new()?;
+//! let a = Tensor::from_slice(&ctx, &[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+//! let b = a.add(&a)?.relu()?;
+//! assert_eq!(b.to_vec::<f32>()?, vec![2.0, 4.0, 6.0, 8.0]);
+//! # Ok::<(), kiln::Error>(())
+//! ```
+
+pub mod context;
+pub mod dtype;
+pub mod error;
+pub mod executor;
+pub(crate) mod graph;
+pub mod kernels;
+pub mod reference;
+pub mod shape;
+pub mod tensor;
+
+pub use context::{AdapterReport, Context, ContextOptions};
+pub use dtype::{DType, Element};
+pub use error::{Error, Result};
+pub use executor::pool::MemoryStats;
+pub use executor::GpuTimer;
+pub use kernels::binary::BinaryOp;
+pub use kernels::unary::UnaryOp;
+pub use tensor::Tensor;
