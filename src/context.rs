@@ -79,11 +79,13 @@ pub(crate) struct PipelineKey {
     pub entry: &'static str,
     pub constants: Vec<(&'static str, u32)>,
     pub reads: usize,
+    pub writes: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct BindKey {
     pub reads: usize,
+    pub writes: usize,
     pub params: u64,
     pub buffers: Vec<u64>,
 }
@@ -99,8 +101,9 @@ pub(crate) struct ContextInner {
     pub pool: Mutex<BufferPool>,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
-    layouts: Mutex<HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    layouts: Mutex<HashMap<(usize, usize), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     poll_lock: Mutex<()>,
     pub realize_lock: Mutex<()>,
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -188,9 +191,34 @@ impl Context {
     /// Opens an adapter chosen by `options`, requesting the adapter's own limits and the
     /// optional features in [`OPTIONAL_FEATURES`] that it has.
     pub async fn new_async(options: ContextOptions) -> Result<Self> {
-        let backends = options.backends()?;
-        let instance = make_instance(backends);
-        let adapter = pick_adapter(&instance, backends, &options).await?;
+        // Without an explicit backend, try the native APIs first and OpenGL only if they offer
+        // nothing: probing GL is slow and noisy where a Vulkan adapter exists.
+        let attempts = match &options.backend {
+            Some(_) => vec![options.backends()?],
+            None => vec![
+                wgpu::Backends::PRIMARY | wgpu::Backends::BROWSER_WEBGPU,
+                wgpu::Backends::SECONDARY,
+            ],
+        };
+        let mut tried = Vec::new();
+        let mut found = None;
+        for backends in attempts {
+            let instance = make_instance(backends);
+            match pick_adapter(&instance, backends, &options).await {
+                Ok(adapter) => {
+                    found = Some((instance, adapter));
+                    break;
+                }
+                Err(Error::NoAdapter { tried: t, .. }) => tried.push(t),
+                Err(e) => return Err(e),
+            }
+        }
+        let Some((instance, adapter)) = found else {
+            return Err(Error::NoAdapter {
+                tried: tried.join("; then "),
+                hint: NO_ADAPTER_HINT.into(),
+            });
+        };
         let info = adapter.get_info();
         let limits = adapter.limits();
         let features = adapter.features() & OPTIONAL_FEATURES;
@@ -254,7 +282,9 @@ impl Context {
 
     /// Whether GPU timestamp queries can time compute passes.
     pub fn has_timestamps(&self) -> bool {
-        self.inner.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+        self.inner
+            .features
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// The wgpu device, for users who want to add their own work.
@@ -303,7 +333,21 @@ impl Context {
     /// time (wgpu-core 30.0.2 can panic when two threads poll at once).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn synchronize(&self) -> Result<()> {
+        pollster::block_on(self.synchronize_async())
+    }
+
+    /// Resolves when all work submitted so far has finished, without blocking a thread.
+    pub async fn synchronize_async(&self) -> Result<()> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.inner.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        #[cfg(not(target_arch = "wasm32"))]
         self.poll_wait()?;
+        rx.await.map_err(|_| Error::Gpu {
+            during: "synchronize".into(),
+            message: "the device was lost before the work finished".into(),
+        })?;
         self.take_uncaptured("synchronize")
     }
 
@@ -350,7 +394,10 @@ impl Context {
     pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> (T, Option<String>) {
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let guard = self.inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let guard = self
+                .inner
+                .device
+                .push_error_scope(wgpu::ErrorFilter::Validation);
             let out = f();
             let err = pollster::block_on(guard.pop());
             (out, err.map(|e| e.to_string()))
@@ -363,9 +410,13 @@ impl Context {
         }
     }
 
-    fn layouts(&self, reads: usize) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+    fn layouts(
+        &self,
+        reads: usize,
+        writes: usize,
+    ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         let mut layouts = lock(&self.inner.layouts);
-        if let Some(l) = layouts.get(&reads) {
+        if let Some(l) = layouts.get(&(reads, writes)) {
             return l.clone();
         }
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
@@ -378,7 +429,7 @@ impl Context {
             },
             count: None,
         }];
-        for i in 0..=reads {
+        for i in 0..reads + writes {
             entries.push(wgpu::BindGroupLayoutEntry {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -392,7 +443,7 @@ impl Context {
                 count: None,
             });
         }
-        let label = format!("kiln layout {reads} in 1 out");
+        let label = format!("kiln layout {reads} in {writes} out");
         let bgl = self
             .inner
             .device
@@ -408,8 +459,29 @@ impl Context {
                 bind_group_layouts: &[Some(&bgl)],
                 immediate_size: 0,
             });
-        layouts.insert(reads, (bgl.clone(), pl.clone()));
+        layouts.insert((reads, writes), (bgl.clone(), pl.clone()));
         (bgl, pl)
+    }
+
+    /// Compiles WGSL `source` as a shader module named `name`, turning validation errors into
+    /// [`Error::Shader`] with that name (for users who add kernels of their own).
+    pub fn compile_shader(&self, name: &'static str, source: &str) -> Result<wgpu::ShaderModule> {
+        let (module, err) = self.scoped(|| {
+            self.inner
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(name),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                })
+        });
+        match err {
+            Some(message) => Err(Error::Shader {
+                shader: name,
+                entry: "(module)",
+                message,
+            }),
+            None => Ok(module),
+        }
     }
 
     fn module(&self, shader: &'static str, entry: &'static str) -> Result<wgpu::ShaderModule> {
@@ -422,21 +494,14 @@ impl Context {
             entry,
             message: "no such shader in the registry".into(),
         })?;
-        let (module, err) = self.scoped(|| {
-            self.inner
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(shader),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
-                })
-        });
-        if let Some(message) = err {
-            return Err(Error::Shader {
+        let module = self.compile_shader(shader, source).map_err(|e| match e {
+            Error::Shader { message, .. } => Error::Shader {
                 shader,
                 entry,
                 message,
-            });
-        }
+            },
+            other => other,
+        })?;
         modules.insert(shader, module.clone());
         Ok(module)
     }
@@ -447,7 +512,7 @@ impl Context {
             return Ok(p.clone());
         }
         let module = self.module(key.shader, key.entry)?;
-        let (_, layout) = self.layouts(key.reads);
+        let (_, layout) = self.layouts(key.reads, key.writes);
         let constants: Vec<(&str, f64)> = key
             .constants
             .iter()
@@ -481,24 +546,26 @@ impl Context {
         Ok(pipeline)
     }
 
-    /// The bind group binding `params` (dynamic offset) then `buffers` (reads, then the write),
+    /// The bind group binding `params` (dynamic offset) then `buffers` (reads, then writes),
     /// built once per distinct set of buffers and cached.
     pub(crate) fn bind_group(
         &self,
         reads: usize,
+        writes: usize,
         params: &GpuBuffer,
         params_size: u64,
         buffers: &[&GpuBuffer],
     ) -> wgpu::BindGroup {
         let key = BindKey {
             reads,
+            writes,
             params: params.id,
             buffers: buffers.iter().map(|b| b.id).collect(),
         };
         if let Some(bg) = lock(&self.inner.bind_groups).get(&key) {
             return bg.clone();
         }
-        let (bgl, _) = self.layouts(reads);
+        let (bgl, _) = self.layouts(reads, writes);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -566,11 +633,7 @@ async fn pick_adapter(
     let mut candidates: Vec<wgpu::Adapter> = adapters
         .into_iter()
         .filter(|a| match &options.adapter_name {
-            Some(n) => a
-                .get_info()
-                .name
-                .to_lowercase()
-                .contains(&n.to_lowercase()),
+            Some(n) => a.get_info().name.to_lowercase().contains(&n.to_lowercase()),
             None => true,
         })
         .collect();

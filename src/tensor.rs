@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use crate::context::{lock, Context};
 use crate::error::{Error, Result};
 use crate::executor::pool::BufKind;
-use crate::graph::{Kernel, Node, NodeState, Storage};
+use crate::graph::{Kernel, Node, NodeState, OutSpec, Storage};
 use crate::shape::{self, numel};
 use crate::{DType, Element};
 
@@ -17,6 +17,8 @@ use crate::{DType, Element};
 #[derive(Clone)]
 pub struct Tensor {
     pub(crate) node: Arc<Node>,
+    /// Which output of the node this tensor is.
+    pub(crate) out: usize,
     pub(crate) shape: Vec<usize>,
     pub(crate) ctx: Context,
 }
@@ -25,7 +27,7 @@ impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tensor")
             .field("shape", &self.shape)
-            .field("dtype", &self.node.dtype)
+            .field("dtype", &self.dtype())
             .field("realized", &self.is_realized())
             .finish()
     }
@@ -68,12 +70,16 @@ impl Tensor {
             buf,
             ctx: Arc::downgrade(&ctx.inner),
         };
+        let spec = OutSpec {
+            shape: shape.to_vec(),
+            dtype: T::DTYPE,
+        };
         Ok(Tensor::from_node(
             ctx,
-            shape.to_vec(),
-            T::DTYPE,
-            NodeState::Realized(Arc::new(storage)),
-        ))
+            vec![spec],
+            NodeState::Realized(vec![Arc::new(storage)]),
+        )
+        .remove(0))
     }
 
     /// Records an op producing a tensor of `shape` from `inputs`.
@@ -84,8 +90,30 @@ impl Tensor {
         shape: Vec<usize>,
         dtype: DType,
     ) -> Result<Tensor> {
-        shape::check_rank(kernel.name(), &shape)?;
-        check_size(ctx, kernel.name(), (numel(&shape) * dtype.size()) as u64)?;
+        let mut v = Tensor::from_op_multi(ctx, kernel, inputs, vec![(shape, dtype)])?;
+        Ok(v.remove(0))
+    }
+
+    /// Records an op with several outputs; returns one tensor per output. The kernel binds its
+    /// outputs after its inputs, in this order.
+    pub(crate) fn from_op_multi(
+        ctx: &Context,
+        kernel: impl Kernel + 'static,
+        inputs: Vec<Tensor>,
+        outs: Vec<(Vec<usize>, DType)>,
+    ) -> Result<Vec<Tensor>> {
+        let mut specs = Vec::with_capacity(outs.len());
+        for (shape, dtype) in outs {
+            shape::check_rank(kernel.name(), &shape)?;
+            check_size(ctx, kernel.name(), (numel(&shape) * dtype.size()) as u64)?;
+            specs.push(OutSpec { shape, dtype });
+        }
+        if specs.is_empty() {
+            return Err(Error::invalid(
+                kernel.name(),
+                "an op needs at least one output",
+            ));
+        }
         for t in &inputs {
             if !Arc::ptr_eq(&t.ctx.inner, &ctx.inner) {
                 return Err(Error::invalid(
@@ -96,8 +124,7 @@ impl Tensor {
         }
         Ok(Tensor::from_node(
             ctx,
-            shape,
-            dtype,
+            specs,
             NodeState::Pending {
                 kernel: Arc::new(kernel),
                 inputs,
@@ -105,18 +132,23 @@ impl Tensor {
         ))
     }
 
-    fn from_node(ctx: &Context, shape: Vec<usize>, dtype: DType, state: NodeState) -> Tensor {
-        let node = Node {
+    fn from_node(ctx: &Context, outs: Vec<OutSpec>, state: NodeState) -> Vec<Tensor> {
+        let shapes: Vec<Vec<usize>> = outs.iter().map(|o| o.shape.clone()).collect();
+        let node = Arc::new(Node {
             id: ctx.next_node_id(),
-            shape: shape.clone(),
-            dtype,
+            outs,
             state: Mutex::new(state),
-        };
-        Tensor {
-            node: Arc::new(node),
-            shape,
-            ctx: ctx.clone(),
-        }
+        });
+        shapes
+            .into_iter()
+            .enumerate()
+            .map(|(out, shape)| Tensor {
+                node: node.clone(),
+                out,
+                shape,
+                ctx: ctx.clone(),
+            })
+            .collect()
     }
 
     /// The shape.
@@ -136,7 +168,7 @@ impl Tensor {
 
     /// The element type.
     pub fn dtype(&self) -> DType {
-        self.node.dtype
+        self.node.outs[self.out].dtype
     }
 
     /// The context this tensor lives on.
@@ -157,6 +189,7 @@ impl Tensor {
         shape::check_rank("reshape", shape)?;
         Ok(Tensor {
             node: self.node.clone(),
+            out: self.out,
             shape: shape.to_vec(),
             ctx: self.ctx.clone(),
         })
@@ -175,7 +208,10 @@ impl Tensor {
 
     pub(crate) fn storage(&self) -> Result<Arc<Storage>> {
         match &*lock(&self.node.state) {
-            NodeState::Realized(s) => Ok(s.clone()),
+            NodeState::Realized(s) => s.get(self.out).cloned().ok_or_else(|| Error::Gpu {
+                during: "readback".into(),
+                message: "missing output buffer".into(),
+            }),
             _ => Err(Error::Gpu {
                 during: "readback".into(),
                 message: "tensor is not realized".into(),
@@ -207,7 +243,11 @@ impl Tensor {
             [x] => Ok(*x),
             _ => Err(Error::invalid(
                 "item",
-                format!("tensor of shape {:?} has {} elements, not 1", self.shape, v.len()),
+                format!(
+                    "tensor of shape {:?} has {} elements, not 1",
+                    self.shape,
+                    v.len()
+                ),
             )),
         }
     }
@@ -218,11 +258,7 @@ impl Tensor {
         if self.dtype() != T::DTYPE {
             return Err(Error::invalid(
                 "to_vec",
-                format!(
-                    "tensor has dtype {}, asked for {}",
-                    self.dtype(),
-                    T::DTYPE
-                ),
+                format!("tensor has dtype {}, asked for {}", self.dtype(), T::DTYPE),
             ));
         }
         self.realize()?;
@@ -262,7 +298,8 @@ impl Tensor {
         let out = match staging.buffer.slice(..padded).get_mapped_range() {
             Ok(view) => {
                 let mut out = vec![T::zeroed(); self.numel()];
-                bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&view[..bytes as usize]);
+                bytemuck::cast_slice_mut::<T, u8>(&mut out)
+                    .copy_from_slice(&view[..bytes as usize]);
                 Ok(out)
             }
             Err(e) => Err(Error::Readback(e.to_string())),
@@ -278,7 +315,10 @@ impl Tensor {
 pub(crate) fn check_size(ctx: &Context, op: &'static str, bytes: u64) -> Result<()> {
     let l = ctx.limits();
     let (limit, name) = if l.max_storage_buffer_binding_size <= l.max_buffer_size {
-        (l.max_storage_buffer_binding_size, "max_storage_buffer_binding_size")
+        (
+            l.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        )
     } else {
         (l.max_buffer_size, "max_buffer_size")
     };

@@ -41,7 +41,13 @@ fn unary_ops_are_stable_at_extremes() {
     let t = Tensor::from_slice(ctx, &x, &[x.len()]).unwrap();
     for op in [UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Relu] {
         let got = t.unary(op).unwrap().to_vec::<f32>().unwrap();
-        assert_close(&format!("{op:?} extremes"), &got, &reference::unary(op, &x), 1e-6, 1e-6);
+        assert_close(
+            &format!("{op:?} extremes"),
+            &got,
+            &reference::unary(op, &x),
+            1e-6,
+            1e-6,
+        );
     }
 }
 
@@ -104,7 +110,10 @@ fn incompatible_broadcast_names_op_and_shapes() {
     let a = Tensor::zeros(ctx, &[2, 3]).unwrap();
     let b = Tensor::zeros(ctx, &[4]).unwrap();
     let err = a.add(&b).unwrap_err().to_string();
-    assert!(err.contains("add") && err.contains("[2, 3]") && err.contains("[4]"), "{err}");
+    assert!(
+        err.contains("add") && err.contains("[2, 3]") && err.contains("[4]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -125,7 +134,13 @@ fn scalar_ops_match_reference_both_ways() {
                         reference::binary_value(op, f64::from(a), f64::from(b))
                     })
                     .collect();
-                assert_close(&format!("{op:?} scalar first={first} n={n}"), &got, &want, 1e-5, 1e-5);
+                assert_close(
+                    &format!("{op:?} scalar first={first} n={n}"),
+                    &got,
+                    &want,
+                    1e-5,
+                    1e-5,
+                );
             }
         }
     }
@@ -147,9 +162,15 @@ fn pow_follows_numpy_for_negative_bases_and_zero() {
 fn full_zeros_and_ones_fill_every_element() {
     let ctx = ctx();
     for n in SIZES {
-        let v = Tensor::full(ctx, &[n], -3.25).unwrap().to_vec::<f32>().unwrap();
+        let v = Tensor::full(ctx, &[n], -3.25)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
         assert!(v.iter().all(|&x| x == -3.25), "full n={n}");
-        let z = Tensor::zeros(ctx, &[n, 2]).unwrap().to_vec::<f32>().unwrap();
+        let z = Tensor::zeros(ctx, &[n, 2])
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
         assert!(z.iter().all(|&x| x == 0.0), "zeros n={n}");
         let o = Tensor::ones(ctx, &[2, n]).unwrap().to_vec::<f32>().unwrap();
         assert!(o.iter().all(|&x| x == 1.0), "ones n={n}");

@@ -75,12 +75,22 @@ impl GpuTimer {
     /// timed with this timer. Blocks until the GPU is done.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_seconds(&self, ctx: &Context) -> Result<f64> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.read.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
+        pollster::block_on(self.read_seconds_async(ctx))
+    }
+
+    /// [`GpuTimer::read_seconds`] without blocking a thread.
+    pub async fn read_seconds_async(&self, ctx: &Context) -> Result<f64> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.read
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        #[cfg(not(target_arch = "wasm32"))]
         ctx.poll_wait()?;
-        rx.recv()
+        #[cfg(target_arch = "wasm32")]
+        let _ = ctx;
+        rx.await
             .map_err(|_| Error::Readback("timer map callback dropped".into()))?
             .map_err(|e| Error::Readback(e.to_string()))?;
         let ticks: [u64; 2] = {
@@ -107,7 +117,8 @@ struct Step {
 /// Where a step's input lives during the realization.
 enum Src {
     Storage(Arc<Storage>),
-    Step(usize),
+    /// Output `k` of step `j`.
+    Step(usize, usize),
 }
 
 impl Context {
@@ -132,7 +143,10 @@ impl Context {
         let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
         for t in targets {
             if !Arc::ptr_eq(&t.ctx.inner, &self.inner) {
-                return Err(Error::invalid("realize", "tensor belongs to another context"));
+                return Err(Error::invalid(
+                    "realize",
+                    "tensor belongs to another context",
+                ));
             }
             stack.push((t.node.clone(), false));
         }
@@ -201,7 +215,10 @@ impl Context {
                     kernel: kernel.clone(),
                     inputs: inputs.clone(),
                 }),
-                _ => Err(Error::invalid("realize", "graph changed during realization")),
+                _ => Err(Error::invalid(
+                    "realize",
+                    "graph changed during realization",
+                )),
             })
             .collect::<Result<_>>()?;
         drop(order);
@@ -212,50 +229,57 @@ impl Context {
             let mut s = Vec::with_capacity(step.inputs.len());
             for t in &step.inputs {
                 match index.get(&t.node.id) {
-                    Some(&j) => s.push(Src::Step(j)),
+                    Some(&j) => s.push(Src::Step(j, t.out)),
                     None => s.push(Src::Storage(t.storage()?)),
                 }
             }
             srcs.push(s);
         }
-        // `assigned[i]` is the buffer step i writes; `acquired` holds each buffer taken from
-        // the pool once, so it can be returned once.
-        let mut assigned: Vec<GpuBuffer> = Vec::with_capacity(steps.len());
+        // `assigned[i][k]` is the buffer of step i's output k; `acquired` holds each buffer
+        // taken from the pool once, so it can be returned once.
+        let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(steps.len());
         let mut acquired: Vec<GpuBuffer> = Vec::new();
         {
             let mut free: HashMap<u64, Vec<GpuBuffer>> = HashMap::new();
             let mut recycled = vec![false; steps.len()];
             let mut pool = lock(&self.inner.pool);
             for (i, step) in steps.iter().enumerate() {
-                let bytes = step.node.bytes().div_ceil(4).max(1) * 4;
-                let class = pool.class(bytes);
-                let buf = match free.get_mut(&class).and_then(Vec::pop) {
-                    Some(b) => b,
-                    None => {
-                        let b = pool.acquire(&self.inner.device, BufKind::Storage, bytes);
-                        acquired.push(b.clone());
-                        b
-                    }
-                };
-                assigned.push(buf);
+                let mut outs = Vec::with_capacity(step.node.outs.len());
+                for spec in &step.node.outs {
+                    let bytes = spec.bytes().div_ceil(4).max(1) * 4;
+                    let class = pool.class(bytes);
+                    let buf = match free.get_mut(&class).and_then(Vec::pop) {
+                        Some(b) => b,
+                        None => {
+                            let b = pool.acquire(&self.inner.device, BufKind::Storage, bytes);
+                            acquired.push(b.clone());
+                            b
+                        }
+                    };
+                    outs.push(buf);
+                }
+                assigned.push(outs);
                 for src in &srcs[i] {
-                    if let Src::Step(j) = *src {
+                    if let Src::Step(j, _) = *src {
                         if !keep[j] && last_use[j] == i && !recycled[j] {
                             recycled[j] = true;
-                            let b = assigned[j].clone();
-                            free.entry(b.size).or_default().push(b);
+                            for b in &assigned[j] {
+                                free.entry(b.size).or_default().push(b.clone());
+                            }
                         }
                     }
                 }
             }
         }
         if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
-            for (step, buf) in steps.iter().zip(&assigned) {
-                let words = step.node.bytes().div_ceil(4) as usize;
-                if words > 0 {
-                    let nan = vec![f32::NAN; words];
-                    self.queue()
-                        .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&nan));
+            for (step, bufs) in steps.iter().zip(&assigned) {
+                for (spec, buf) in step.node.outs.iter().zip(bufs) {
+                    let words = spec.bytes().div_ceil(4) as usize;
+                    if words > 0 {
+                        let nan = vec![f32::NAN; words];
+                        self.queue()
+                            .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&nan));
+                    }
                 }
             }
         }
@@ -272,9 +296,25 @@ impl Context {
         let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
         for step in &steps {
             let shapes: Vec<&[usize]> = step.inputs.iter().map(|t| t.shape.as_slice()).collect();
-            let launch = step.kernel.launch(&shapes, &step.node.shape);
+            let launch = step.kernel.launch(&shapes, &step.node.outs[0].shape);
             let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
-                Err(Error::invalid(step.kernel.name(), "parameter block over 256 bytes"))
+                Err(Error::invalid(
+                    step.kernel.name(),
+                    "parameter block over 256 bytes",
+                ))
+            } else if launch.key.reads != step.inputs.len()
+                || launch.key.writes != step.node.outs.len()
+            {
+                Err(Error::invalid(
+                    step.kernel.name(),
+                    format!(
+                        "kernel binds {} inputs and {} outputs, the op has {} and {}",
+                        launch.key.reads,
+                        launch.key.writes,
+                        step.inputs.len(),
+                        step.node.outs.len()
+                    ),
+                ))
             } else if launch.workgroups > max_per_dim * max_per_dim {
                 Err(Error::LimitExceeded {
                     op: step.kernel.name(),
@@ -318,11 +358,11 @@ impl Context {
                 }
                 let params = self.acquire(BufKind::Uniform, arena.len() as u64);
                 self.queue().write_buffer(&params.buffer, 0, &arena);
-                let mut enc = self
-                    .device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("kiln realize"),
-                    });
+                let mut enc =
+                    self.device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("kiln realize"),
+                        });
                 {
                     let timestamp_writes = timer.map(|t| wgpu::ComputePassTimestampWrites {
                         query_set: &t.queries,
@@ -334,15 +374,22 @@ impl Context {
                         timestamp_writes,
                     });
                     for (k, &i) in chunk.iter().enumerate() {
-                        let mut bound: Vec<&GpuBuffer> = Vec::with_capacity(srcs[i].len() + 1);
+                        let mut bound: Vec<&GpuBuffer> =
+                            Vec::with_capacity(srcs[i].len() + assigned[i].len());
                         for src in &srcs[i] {
                             bound.push(match src {
                                 Src::Storage(s) => &s.buf,
-                                Src::Step(j) => &assigned[*j],
+                                Src::Step(j, k) => &assigned[*j][*k],
                             });
                         }
-                        bound.push(&assigned[i]);
-                        let bg = self.bind_group(srcs[i].len(), &params, PARAMS_BYTES, &bound);
+                        bound.extend(assigned[i].iter());
+                        let bg = self.bind_group(
+                            srcs[i].len(),
+                            assigned[i].len(),
+                            &params,
+                            PARAMS_BYTES,
+                            &bound,
+                        );
                         pass.set_pipeline(&pipelines[i]);
                         pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
                         let wg = launches[i].workgroups;
@@ -381,11 +428,17 @@ impl Context {
         for (i, step) in steps.iter().enumerate() {
             let mut state = lock(&step.node.state);
             if keep[i] {
-                kept_ids.insert(assigned[i].id);
-                *state = NodeState::Realized(Arc::new(Storage {
-                    buf: assigned[i].clone(),
-                    ctx: weak.clone(),
-                }));
+                let storages = assigned[i]
+                    .iter()
+                    .map(|b| {
+                        kept_ids.insert(b.id);
+                        Arc::new(Storage {
+                            buf: b.clone(),
+                            ctx: weak.clone(),
+                        })
+                    })
+                    .collect();
+                *state = NodeState::Realized(storages);
             } else {
                 *state = NodeState::Consumed;
             }

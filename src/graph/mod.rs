@@ -26,7 +26,8 @@ pub(crate) struct Launch {
 pub(crate) trait Kernel: Send + Sync + fmt::Debug {
     /// Op name, for errors and labels.
     fn name(&self) -> &'static str;
-    /// The dispatch for these shapes. `inputs` are the input tensors' shapes in order.
+    /// The dispatch for these shapes. `inputs` are the input tensors' shapes in order; `out` is
+    /// the first output's shape (kernels with more outputs know the others from their fields).
     fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch;
 }
 
@@ -50,26 +51,32 @@ pub(crate) enum NodeState {
         kernel: Arc<dyn Kernel>,
         inputs: Vec<crate::Tensor>,
     },
-    /// Computed; the data lives in this buffer (contiguous, row-major).
-    Realized(Arc<Storage>),
+    /// Computed; output k lives in buffer k (contiguous, row-major).
+    Realized(Vec<Arc<Storage>>),
     /// An intermediate whose buffer was recycled during a realization that no handle could
     /// observe. Only reachable if a handle was cloned from another thread mid-realization.
     Consumed,
 }
 
-/// One value in the graph.
-pub(crate) struct Node {
-    pub id: u64,
+/// The shape and type of one output of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OutSpec {
     /// The shape the producing kernel writes (views may reshape it).
     pub shape: Vec<usize>,
     pub dtype: DType,
-    pub state: Mutex<NodeState>,
 }
 
-impl Node {
+impl OutSpec {
     pub fn bytes(&self) -> u64 {
         (crate::shape::numel(&self.shape) * self.dtype.size()) as u64
     }
+}
+
+/// One op in the graph, with one or more outputs (a tensor names a node and an output index).
+pub(crate) struct Node {
+    pub id: u64,
+    pub outs: Vec<OutSpec>,
+    pub state: Mutex<NodeState>,
 }
 
 impl Drop for Node {

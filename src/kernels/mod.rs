@@ -34,12 +34,25 @@ pub(crate) fn groups(n: usize, size: usize) -> u64 {
     n.div_ceil(size) as u64
 }
 
-/// A launch of `shader::entry` with `reads` input bindings and override constants.
+/// A launch of `shader::entry` with `reads` input bindings, one output, and override constants.
 pub(crate) fn launch(
     shader: &'static str,
     entry: &'static str,
     constants: Vec<(&'static str, u32)>,
     reads: usize,
+    params: Vec<u32>,
+    workgroups: u64,
+) -> Launch {
+    launch_multi(shader, entry, constants, reads, 1, params, workgroups)
+}
+
+/// A launch with `reads` input bindings followed by `writes` output bindings.
+pub(crate) fn launch_multi(
+    shader: &'static str,
+    entry: &'static str,
+    constants: Vec<(&'static str, u32)>,
+    reads: usize,
+    writes: usize,
     params: Vec<u32>,
     workgroups: u64,
 ) -> Launch {
@@ -49,6 +62,7 @@ pub(crate) fn launch(
             entry,
             constants,
             reads,
+            writes,
         },
         params,
         workgroups,

@@ -116,7 +116,12 @@ impl Kernel for Scalar {
             "scalar",
             vec![("OP", self.op.code())],
             1,
-            vec![n as u32, self.value.to_bits(), u32::from(self.scalar_first), 0],
+            vec![
+                n as u32,
+                self.value.to_bits(),
+                u32::from(self.scalar_first),
+                0,
+            ],
             groups(n, 256),
         )
     }

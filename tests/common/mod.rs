@@ -12,9 +12,7 @@ pub fn ctx() -> &'static Context {
     static CTX: OnceLock<Context> = OnceLock::new();
     CTX.get_or_init(|| {
         let ctx = Context::new().unwrap_or_else(|e| {
-            panic!(
-                "\n\n*** NO GPU ADAPTER: these tests need one and are NOT skipped. ***\n{e}\n\n"
-            )
+            panic!("\n\n*** NO GPU ADAPTER: these tests need one and are NOT skipped. ***\n{e}\n\n")
         });
         let info = ctx.adapter_info();
         eprintln!(
@@ -97,7 +95,11 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
         let tol = atol + rtol * w.abs();
         if !(err <= tol) {
             bad += 1;
-            let excess = if err.is_nan() { f64::INFINITY } else { err / tol };
+            let excess = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                err / tol
+            };
             if worst.is_none_or(|(_, e)| excess > e) {
                 worst = Some((i, excess));
             }

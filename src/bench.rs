@@ -1,0 +1,347 @@
+//! The benchmark runner behind `kiln bench`: a named table of cases, warm-up, GPU timestamps
+//! where the adapter has them (else wall clock around a synchronized submission), medians, and
+//! FLOP/s and bytes/s beside every time. Case names match the peer benchmark
+//! (`../shared/peers/burn-bench`) so the two can be compared line by line.
+
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::{Context, GpuTimer, Tensor};
+
+/// One benchmark case's result.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    /// Case name, e.g. `matmul_f32_n1024`.
+    pub name: String,
+    /// Median time of one run, in milliseconds.
+    pub median_ms: f64,
+    /// Fastest run, in milliseconds.
+    pub min_ms: f64,
+    /// Timed runs.
+    pub reps: usize,
+    /// Floating-point operations of one run.
+    pub flops: f64,
+    /// Bytes one run must read and write at least.
+    pub bytes: f64,
+    /// Dependent ops in one run (for per-op cases such as the add chain), else 1.
+    pub ops: usize,
+    /// `gpu-timestamp` or `wall`.
+    pub timing: &'static str,
+    /// The adapter's name and backend.
+    pub adapter: String,
+}
+
+impl CaseResult {
+    /// GFLOP/s at the median time.
+    pub fn gflops(&self) -> f64 {
+        self.flops / (self.median_ms * 1e-3) / 1e9
+    }
+
+    /// GB/s at the median time.
+    pub fn gbps(&self) -> f64 {
+        self.bytes / (self.median_ms * 1e-3) / 1e9
+    }
+
+    /// Microseconds per dependent op.
+    pub fn us_per_op(&self) -> f64 {
+        self.median_ms * 1e3 / self.ops as f64
+    }
+
+    /// The line format the peer benchmark prints: `case=<name> median_ms=<x> gflops=<y> ...`.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "case={} median_ms={:.4} gflops={:.3} min_ms={:.4} reps={} gbps={:.3} timing={}",
+            self.name,
+            self.median_ms,
+            self.gflops(),
+            self.min_ms,
+            self.reps,
+            self.gbps(),
+            self.timing
+        );
+        if self.ops > 1 {
+            s.push_str(&format!(" us_per_op={:.3}", self.us_per_op()));
+        }
+        s
+    }
+
+    /// One JSON object: name, median_ms, gflops, gbps, adapter, and the rest.
+    pub fn json(&self) -> String {
+        let mut s = format!(
+            "{{\"name\":{},\"median_ms\":{},\"min_ms\":{},\"reps\":{},\"gflops\":{},\"gbps\":{},\"timing\":{},\"adapter\":{}",
+            json_str(&self.name),
+            self.median_ms,
+            self.min_ms,
+            self.reps,
+            self.gflops(),
+            self.gbps(),
+            json_str(self.timing),
+            json_str(&self.adapter)
+        );
+        if self.ops > 1 {
+            s.push_str(&format!(",\"us_per_op\":{}", self.us_per_op()));
+        }
+        s.push('}');
+        s
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Writes results as a JSON array, one object per case.
+pub fn to_json(results: &[CaseResult]) -> String {
+    let items: Vec<String> = results.iter().map(|r| format!("  {}", r.json())).collect();
+    format!("[\n{}\n]\n", items.join(",\n"))
+}
+
+/// Formats results as an aligned table.
+pub fn table(results: &[CaseResult]) -> String {
+    let mut s = format!(
+        "{:<34} {:>11} {:>11} {:>5} {:>9} {:>8} {:>10}  {}\n",
+        "case", "median ms", "min ms", "reps", "GFLOP/s", "GB/s", "us/op", "timing"
+    );
+    for r in results {
+        let per_op = if r.ops > 1 {
+            format!("{:.3}", r.us_per_op())
+        } else {
+            "-".into()
+        };
+        s.push_str(&format!(
+            "{:<34} {:>11.4} {:>11.4} {:>5} {:>9.3} {:>8.3} {:>10}  {}\n",
+            r.name,
+            r.median_ms,
+            r.min_ms,
+            r.reps,
+            r.gflops(),
+            r.gbps(),
+            per_op,
+            r.timing
+        ));
+    }
+    s
+}
+
+/// How long and how often to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Run only cases whose name contains this.
+    pub filter: Option<String>,
+    /// Fewer repetitions (the main job's summary).
+    pub quick: bool,
+}
+
+type Build = Box<dyn Fn() -> Result<Tensor>>;
+
+struct Case {
+    name: String,
+    flops: f64,
+    bytes: f64,
+    ops: usize,
+    /// Records the work of one run (inputs already realized); the runner realizes it.
+    build: Build,
+}
+
+/// Every case's name, in run order.
+pub fn case_names() -> Vec<String> {
+    let mut v: Vec<String> = [256, 512, 1024, 2048]
+        .iter()
+        .map(|n| format!("matmul_f32_n{n}"))
+        .collect();
+    v.push("bmm_f32_8x256x64_8x64x256".into());
+    v.push("add_chain_1000_n1024".into());
+    v
+}
+
+fn seeded(ctx: &Context, shape: &[usize], seed: u64) -> Result<Tensor> {
+    // A small host-side generator keeps the bench independent of the GPU random kernels.
+    let n: usize = shape.iter().product();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data: Vec<f32> = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_slice(ctx, &data, shape)
+}
+
+fn cases(ctx: &Context) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    for n in [256usize, 512, 1024, 2048] {
+        let a = seeded(ctx, &[n, n], 1)?;
+        let b = seeded(ctx, &[n, n], 2)?;
+        let nf = n as f64;
+        cases.push(Case {
+            name: format!("matmul_f32_n{n}"),
+            flops: 2.0 * nf * nf * nf,
+            bytes: 3.0 * 4.0 * nf * nf,
+            ops: 1,
+            build: Box::new(move || a.matmul(&b)),
+        });
+    }
+    let a = seeded(ctx, &[8, 256, 64], 3)?;
+    let b = seeded(ctx, &[8, 64, 256], 4)?;
+    cases.push(Case {
+        name: "bmm_f32_8x256x64_8x64x256".into(),
+        flops: 2.0 * 8.0 * 256.0 * 256.0 * 64.0,
+        bytes: 4.0 * 8.0 * (256.0 * 64.0 * 2.0 + 256.0 * 256.0),
+        ops: 1,
+        build: Box::new(move || a.matmul(&b)),
+    });
+    let x = seeded(ctx, &[1024], 5)?;
+    let y = seeded(ctx, &[1024], 6)?;
+    cases.push(Case {
+        name: "add_chain_1000_n1024".into(),
+        flops: 1000.0 * 1024.0,
+        bytes: 1000.0 * 3.0 * 4.0 * 1024.0,
+        ops: 1000,
+        build: Box::new(move || {
+            let mut acc = x.clone();
+            for _ in 0..1000 {
+                acc = acc.add(&y)?;
+            }
+            Ok(acc)
+        }),
+    });
+    ctx.synchronize()?;
+    Ok(cases)
+}
+
+/// Times one realization of `build()`: GPU timestamps when available, else wall clock around
+/// the submission and a wait for the GPU. Recording the ops is not timed.
+fn time_once(ctx: &Context, timer: Option<&GpuTimer>, build: &Build) -> Result<f64> {
+    let out = build()?;
+    match timer {
+        Some(t) => {
+            ctx.realize_timed(&[&out], t)?;
+            t.read_seconds(ctx)
+        }
+        None => {
+            let start = Instant::now();
+            out.realize()?;
+            ctx.synchronize()?;
+            Ok(start.elapsed().as_secs_f64())
+        }
+    }
+}
+
+/// Runs the cases that match `opts`, calling `progress(done, total, name)` before each.
+pub fn run(
+    ctx: &Context,
+    opts: &BenchOptions,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<Vec<CaseResult>> {
+    let timer = GpuTimer::new(ctx);
+    let info = ctx.adapter_info();
+    let adapter = format!("{} ({:?})", info.name, info.backend);
+    let selected: Vec<Case> = cases(ctx)?
+        .into_iter()
+        .filter(|c| opts.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+        .collect();
+    let (budget_s, min_reps, max_reps) = if opts.quick {
+        (1.0, 3, 10)
+    } else {
+        (4.0, 5, 50)
+    };
+    let total = selected.len();
+    let mut results = Vec::new();
+    for (k, case) in selected.iter().enumerate() {
+        progress(k, total, &case.name);
+        // Warm-up: compile pipelines, fill the pool; until two runs agree within 20 %.
+        let mut prev = time_once(ctx, timer.as_ref(), &case.build)?;
+        for _ in 0..8 {
+            let t = time_once(ctx, timer.as_ref(), &case.build)?;
+            let agree = (t - prev).abs() <= 0.2 * prev.max(t);
+            prev = t;
+            if agree {
+                break;
+            }
+        }
+        let mut samples = Vec::new();
+        let start = Instant::now();
+        while samples.len() < min_reps
+            || (samples.len() < max_reps && start.elapsed().as_secs_f64() < budget_s)
+        {
+            samples.push(time_once(ctx, timer.as_ref(), &case.build)?);
+        }
+        samples.sort_by(f64::total_cmp);
+        let median = if samples.len() % 2 == 1 {
+            samples[samples.len() / 2]
+        } else {
+            0.5 * (samples[samples.len() / 2 - 1] + samples[samples.len() / 2])
+        };
+        results.push(CaseResult {
+            name: case.name.clone(),
+            median_ms: median * 1e3,
+            min_ms: samples[0] * 1e3,
+            reps: samples.len(),
+            flops: case.flops,
+            bytes: case.bytes,
+            ops: case.ops,
+            timing: if timer.is_some() {
+                "gpu-timestamp"
+            } else {
+                "wall"
+            },
+            adapter: adapter.clone(),
+        });
+    }
+    progress(total, total, "done");
+    Ok(results)
+}
+
+/// Today's date in UTC as `YYYY-MM-DD` (civil-from-days, no time-zone database needed).
+pub fn utc_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Writes a file by writing a temporary file beside it and renaming it into place, so a crash
+/// never leaves a half-written file.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,95 @@
+//! Every WGSL file in shaders/ parses and validates with naga, needs no GPU, stays within
+//! WebGPU's default compute limits, and is registered with the crate.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn shader_files() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("shaders/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+        .map(|p| {
+            let name = p
+                .file_stem()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            let src = std::fs::read_to_string(&p).expect("readable shader");
+            (name, src)
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no shaders found in {}", dir.display());
+    files
+}
+
+#[test]
+fn every_shader_validates_with_naga() {
+    let mut failures = Vec::new();
+    for (name, src) in shader_files() {
+        let module = match naga::front::wgsl::parse_str(&src) {
+            Ok(m) => m,
+            Err(e) => {
+                failures.push(format!("{name}.wgsl: {}", e.emit_to_string(&src)));
+                continue;
+            }
+        };
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        );
+        if let Err(e) = validator.validate(&module) {
+            failures.push(format!("{name}.wgsl: {}", e.emit_to_string(&src)));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "invalid shaders:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_entry_point_fits_webgpu_default_limits() {
+    for (name, src) in shader_files() {
+        let module = naga::front::wgsl::parse_str(&src).expect("parses");
+        for ep in &module.entry_points {
+            let [x, y, z] = ep.workgroup_size;
+            let invocations = x * y * z;
+            assert!(
+                invocations <= 256,
+                "{name}::{} uses {invocations} invocations per workgroup (WebGPU default max 256)",
+                ep.name
+            );
+        }
+        let mut shared = 0u64;
+        for (_, var) in module.global_variables.iter() {
+            if var.space == naga::AddressSpace::WorkGroup {
+                shared += u64::from(module.types[var.ty].inner.size(module.to_ctx()));
+            }
+        }
+        assert!(
+            shared <= 16384,
+            "{name} declares {shared} bytes of workgroup memory (WebGPU default max 16 KiB)"
+        );
+    }
+}
+
+#[test]
+fn every_shader_file_is_registered_and_every_registered_shader_exists() {
+    let files: BTreeSet<String> = shader_files().into_iter().map(|(n, _)| n).collect();
+    let registered: BTreeSet<String> = kiln::kernels::SHADERS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(files, registered, "shaders/ and kernels::SHADERS disagree");
+    for (name, src) in shader_files() {
+        assert_eq!(
+            kiln::kernels::shader_source(&name),
+            Some(src.as_str()),
+            "{name}: registry holds a different source"
+        );
+    }
+}
