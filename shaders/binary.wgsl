@@ -82,3 +82,64 @@ fn binary(
     }
     y[i] = binary_op(a[ia], b[ib]);
 }
+
+// ---- backward ----------------------------------------------------------------------------
+// g: upstream gradient, (numel) in the broadcast shape.  d: the gradient of a (WHICH = 0) or
+// of b (WHICH = 1), still in the broadcast shape; the caller sums it down to the operand's shape.
+override WHICH: u32 = 0u;
+
+@group(0) @binding(3) var<storage, read> g: array<f32>;      // (numel)
+@group(0) @binding(4) var<storage, read_write> d: array<f32>; // (numel)
+
+// ∂(u OP v)/∂u (WHICH = 0) or ∂/∂v (WHICH = 1). Ties of max/min go to u.
+fn binary_partial(u: f32, v: f32) -> f32 {
+    if (WHICH == 0u) {
+        switch OP {
+            case 0u, 1u: { return 1.0; }
+            case 2u: { return v; }
+            case 3u: { return 1.0 / v; }
+            case 4u: { return select(0.0, 1.0, u >= v); }
+            case 5u: { return select(0.0, 1.0, u <= v); }
+            case 6u: { return v * safe_pow(u, v - 1.0); }
+            default: { return 0.0; }
+        }
+    }
+    switch OP {
+        case 0u: { return 1.0; }
+        case 1u: { return -1.0; }
+        case 2u: { return u; }
+        case 3u: { return -u / (v * v); }
+        case 4u: { return select(0.0, 1.0, v > u); }
+        case 5u: { return select(0.0, 1.0, v < u); }
+        case 6u: { return log(u) * safe_pow(u, v); }
+        default: { return 0.0; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn binary_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.numel) {
+        return;
+    }
+    var ia = i;
+    var ib = i;
+    if (p.same_shape != 1u) {
+        var rem = i;
+        ia = 0u;
+        ib = 0u;
+        for (var dim = i32(p.rank) - 1; dim >= 0; dim--) {
+            let k = u32(dim);
+            let n = p.shape[k >> 2u][k & 3u];
+            let c = rem % n;
+            rem = rem / n;
+            ia += c * p.a_strides[k >> 2u][k & 3u];
+            ib += c * p.b_strides[k >> 2u][k & 3u];
+        }
+    }
+    d[i] = g[i] * binary_partial(a[ia], b[ib]);
+}

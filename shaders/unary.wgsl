@@ -136,3 +136,87 @@ fn scalar(
         y[i] = binary_op(x[i], p.scalar);
     }
 }
+
+// ---- backward ----------------------------------------------------------------------------
+// dy: upstream gradient, (numel).  dx: gradient of x, (numel).  Bound after x for the
+// backward entry points (the forward entry points bind y there instead).
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+// f'(v) for each unary op; at kinks (abs, relu at 0) the derivative is taken as 0.
+fn unary_derivative(v: f32) -> f32 {
+    switch OP {
+        case 0u: { return -1.0; }
+        case 1u: { return sign(v); }
+        case 2u: { return exp(v); }
+        case 3u: { return 1.0 / v; }
+        case 4u: { return 0.5 / sqrt(v); }
+        case 5u: { return select(0.0, 1.0, v > 0.0); }
+        case 6u: {
+            let s = stable_sigmoid(v);
+            return s * (1.0 - s);
+        }
+        case 7u: {
+            let t = stable_tanh(v);
+            return 1.0 - t * t;
+        }
+        case 8u: { return 2.0 * v; }
+        case 9u: { return -1.0 / (v * v); }
+        case 10u: { return cos(v); }
+        case 11u: { return -sin(v); }
+        default: { return 0.0; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn unary_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element_index(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    dx[i] = dy[i] * unary_derivative(x[i]);
+}
+
+// d/dv of (v OP scalar), or of (scalar OP v) when scalar_first. Ties of max/min go to the
+// tensor operand when it comes first, to the scalar otherwise.
+fn scalar_derivative(v: f32) -> f32 {
+    let s = p.scalar;
+    if (p.scalar_first == 0u) {
+        switch OP {
+            case 0u, 1u: { return 1.0; }
+            case 2u: { return s; }
+            case 3u: { return 1.0 / s; }
+            case 4u: { return select(0.0, 1.0, v >= s); }
+            case 5u: { return select(0.0, 1.0, v <= s); }
+            case 6u: { return s * safe_pow(v, s - 1.0); }
+            default: { return 0.0; }
+        }
+    }
+    switch OP {
+        case 0u: { return 1.0; }
+        case 1u: { return -1.0; }
+        case 2u: { return s; }
+        case 3u: { return -s / (v * v); }
+        case 4u: { return select(0.0, 1.0, v > s); }
+        case 5u: { return select(0.0, 1.0, v < s); }
+        case 6u: { return log(s) * safe_pow(s, v); }
+        default: { return 0.0; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn scalar_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element_index(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    dx[i] = dy[i] * scalar_derivative(x[i]);
+}

@@ -251,7 +251,11 @@ pub fn run(
     let adapter = format!("{} ({:?})", info.name, info.backend);
     let selected: Vec<Case> = cases(ctx)?
         .into_iter()
-        .filter(|c| opts.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+        .filter(|c| {
+            opts.filter
+                .as_ref()
+                .is_none_or(|f| c.name.contains(f.as_str()))
+        })
         .collect();
     let (budget_s, min_reps, max_reps) = if opts.quick {
         (1.0, 3, 10)

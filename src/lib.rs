@@ -12,6 +12,11 @@
 //! # Ok::<(), kiln::Error>(())
 //! ```
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod autograd;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod context;
 pub mod dtype;
 pub mod error;
@@ -30,3 +35,8 @@ pub use executor::GpuTimer;
 pub use kernels::binary::BinaryOp;
 pub use kernels::unary::UnaryOp;
 pub use tensor::Tensor;
+
+/// The README's example, run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -21,6 +21,8 @@ pub struct Tensor {
     pub(crate) out: usize,
     pub(crate) shape: Vec<usize>,
     pub(crate) ctx: Context,
+    /// Autograd record: `None` unless gradients flow through this tensor.
+    pub(crate) grad: Option<Arc<crate::autograd::Meta>>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for Tensor {
             .field("shape", &self.shape)
             .field("dtype", &self.dtype())
             .field("realized", &self.is_realized())
+            .field("requires_grad", &self.requires_grad())
             .finish()
     }
 }
@@ -122,6 +125,8 @@ impl Tensor {
                 ));
             }
         }
+        // The executor's graph holds plain data handles; autograd records live beside it.
+        let inputs = inputs.iter().map(Tensor::detach).collect();
         Ok(Tensor::from_node(
             ctx,
             specs,
@@ -147,6 +152,7 @@ impl Tensor {
                 out,
                 shape,
                 ctx: ctx.clone(),
+                grad: None,
             })
             .collect()
     }
@@ -187,12 +193,18 @@ impl Tensor {
             return Err(Error::shape("reshape", &self.shape, shape));
         }
         shape::check_rank("reshape", shape)?;
-        Ok(Tensor {
+        let view = Tensor {
             node: self.node.clone(),
             out: self.out,
             shape: shape.to_vec(),
             ctx: self.ctx.clone(),
-        })
+            grad: None,
+        };
+        Ok(crate::autograd::record1(
+            view,
+            &[self],
+            crate::autograd::ReshapeBackward,
+        ))
     }
 
     /// Flattens to one dimension (a view).

@@ -1,5 +1,6 @@
 //! Elementwise binary ops with NumPy broadcasting (shaders/binary.wgsl).
 
+use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::Result;
 use crate::graph::{Kernel, Launch};
 use crate::kernels::{groups, launch, put8};
@@ -84,19 +85,95 @@ impl Kernel for Binary {
     }
 }
 
+/// The partial derivative of `a OP b` with respect to one operand, times the upstream
+/// gradient, in the broadcast shape (`binary_backward`).
+#[derive(Debug)]
+struct BinaryGrad {
+    op: BinaryOp,
+    which: u32,
+}
+
+impl Kernel for BinaryGrad {
+    fn name(&self) -> &'static str {
+        "binary_backward"
+    }
+
+    fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch {
+        let mut l = Binary(self.op).launch(&inputs[..2], out);
+        l.key.entry = "binary_backward";
+        l.key.reads = 3;
+        l.key.constants.push(("WHICH", self.which));
+        l
+    }
+}
+
+/// `g * ∂(a OP b)/∂a` (`which` 0) or `∂/∂b` (`which` 1), in the broadcast shape of `a` and `b`
+/// (which `g` must have). Not recorded for autograd.
+pub(crate) fn partial(
+    op: BinaryOp,
+    which: u32,
+    a: &Tensor,
+    b: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
+    Tensor::from_op(
+        &g.ctx,
+        BinaryGrad { op, which },
+        vec![a.clone(), b.clone(), g.clone()],
+        g.shape.clone(),
+        DType::F32,
+    )
+}
+
+#[derive(Debug)]
+struct BinaryBackward(BinaryOp);
+
+impl Backward for BinaryBackward {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn backward(
+        &self,
+        grads: &[Option<Tensor>],
+        inputs: &[Tensor],
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let Some(g) = &grads[0] else {
+            return Ok(vec![None, None]);
+        };
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let mut out = Vec::with_capacity(2);
+        for (which, operand) in [a, b].into_iter().enumerate() {
+            if !needs[which] {
+                out.push(None);
+                continue;
+            }
+            let full = match (self.0, which) {
+                (BinaryOp::Add, _) | (BinaryOp::Sub, 0) => g.clone(),
+                (BinaryOp::Sub, _) => g.neg()?,
+                _ => partial(self.0, which as u32, a, b, g)?,
+            };
+            out.push(Some(sum_to_shape(&full, &operand.shape)?));
+        }
+        Ok(out)
+    }
+}
+
 impl Tensor {
     /// `self OP other` elementwise, broadcasting both to a common shape (NumPy rules).
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         self.check_dtype(op.name(), DType::F32)?;
         other.check_dtype(op.name(), DType::F32)?;
         let out = broadcast_shape(op.name(), &self.shape, &other.shape)?;
-        Tensor::from_op(
+        let y = Tensor::from_op(
             &self.ctx,
             Binary(op),
             vec![self.clone(), other.clone()],
             out,
             DType::F32,
-        )
+        )?;
+        Ok(record1(y, &[self, other], BinaryBackward(op)))
     }
 
     /// a + b, broadcasting.

@@ -1,1 +1,267 @@
-//! Placeholder: the matmul kernel (being written).
+//! Matrix multiplication with NumPy `matmul` semantics (shaders/matmul.wgsl).
+//!
+//! Operands of rank >= 2 multiply their last two dimensions; the leading (batch) dimensions
+//! broadcast by NumPy rules. A 1-D operand is promoted to a matrix (`a: [K] -> [1, K]`,
+//! `b: [K] -> [K, 1]`) through a free reshape, and the promoted dimension is removed from the
+//! result. Transposed operands are read through strides, never materialized.
+
+use crate::autograd::{record1, sum_to_shape, Backward};
+use crate::error::{Error, Result};
+use crate::graph::{Kernel, Launch};
+use crate::kernels::{launch, put8};
+use crate::shape::{broadcast_shape, broadcast_strides, numel};
+use crate::{DType, Tensor};
+
+/// Rows of C one workgroup computes (must match `TILE_M` in shaders/matmul.wgsl).
+const TILE_M: usize = 32;
+/// Columns of C one workgroup computes (must match `TILE_N` in shaders/matmul.wgsl).
+const TILE_N: usize = 32;
+
+/// One recorded matmul: `C[b] = op(A[b]) @ op(B[b])`, `op` an optional transpose of the last
+/// two dimensions. The plan is made (and checked) when the op is recorded.
+#[derive(Debug)]
+struct Matmul(Plan);
+
+/// Everything the shader needs, derived from the (promoted, rank >= 2) operand shapes.
+#[derive(Debug, PartialEq, Eq)]
+struct Plan {
+    m: usize,
+    n: usize,
+    k: usize,
+    /// Broadcast batch shape of the output.
+    batch: Vec<usize>,
+    /// Element strides of A and B per output batch dimension (0 where broadcast).
+    a_batch_strides: Vec<usize>,
+    b_batch_strides: Vec<usize>,
+    /// Element strides of A's rows (m) and depth (k), and of B's depth (k) and columns (n).
+    sa_m: usize,
+    sa_k: usize,
+    sb_k: usize,
+    sb_n: usize,
+}
+
+/// The last two dimensions of a rank >= 2 shape, and the batch dimensions before them.
+fn split(shape: &[usize]) -> Option<(&[usize], usize, usize)> {
+    match shape {
+        [batch @ .., r, c] => Some((batch, *r, *c)),
+        _ => None,
+    }
+}
+
+/// Shapes and strides for `op(a) @ op(b)`, or a shape mismatch error naming both operands.
+fn plan(a: &[usize], b: &[usize], transpose_a: bool, transpose_b: bool) -> Result<Plan> {
+    let mismatch = || Error::shape("matmul", a, b);
+    let (a_batch, ar, ac) = split(a).ok_or_else(mismatch)?;
+    let (b_batch, br, bc) = split(b).ok_or_else(mismatch)?;
+    // Stored A is (.., ar, ac): op(A) is (M, K) = (ar, ac), or (ac, ar) when transposed.
+    let (m, k, sa_m, sa_k) = if transpose_a {
+        (ac, ar, 1, ac)
+    } else {
+        (ar, ac, ac, 1)
+    };
+    let (kb, n, sb_k, sb_n) = if transpose_b {
+        (bc, br, 1, bc)
+    } else {
+        (br, bc, bc, 1)
+    };
+    if k != kb {
+        return Err(mismatch());
+    }
+    let batch = broadcast_shape("matmul", a_batch, b_batch).map_err(|_| mismatch())?;
+    let scale = |s: Vec<usize>, size: usize| s.into_iter().map(|v| v * size).collect();
+    Ok(Plan {
+        m,
+        n,
+        k,
+        a_batch_strides: scale(broadcast_strides(a_batch, &batch), ar * ac),
+        b_batch_strides: scale(broadcast_strides(b_batch, &batch), br * bc),
+        batch,
+        sa_m,
+        sa_k,
+        sb_k,
+        sb_n,
+    })
+}
+
+impl Kernel for Matmul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
+        let p = &self.0;
+        let count = numel(&p.batch);
+        let tiles_m = p.m.div_ceil(TILE_M);
+        let tiles_n = p.n.div_ceil(TILE_N);
+        let mut w = vec![0u32; 36];
+        w[0] = p.m as u32;
+        w[1] = p.n as u32;
+        w[2] = p.k as u32;
+        w[3] = count as u32;
+        w[4] = p.batch.len() as u32;
+        w[5] = p.sa_m as u32;
+        w[6] = p.sa_k as u32;
+        w[7] = p.sb_k as u32;
+        w[8] = p.sb_n as u32;
+        w[9] = tiles_m as u32;
+        w[10] = tiles_n as u32;
+        put8(&mut w, 12, &p.batch);
+        put8(&mut w, 20, &p.a_batch_strides);
+        put8(&mut w, 28, &p.b_batch_strides);
+        launch(
+            "matmul",
+            "matmul",
+            Vec::new(),
+            2,
+            w,
+            (count * tiles_m * tiles_n) as u64,
+        )
+    }
+}
+
+impl Tensor {
+    /// Matrix product with NumPy `matmul` semantics: `[.., M, K] @ [.., K, N] -> [.., M, N]`,
+    /// batch dimensions broadcast (`[2, 1, M, K] @ [3, K, N] -> [2, 3, M, N]`), and a 1-D
+    /// operand is treated as a row (left) or column (right) vector whose dimension is dropped
+    /// from the result.
+    ///
+    /// Errors: a 0-D operand ([`Error::InvalidArgument`]); inner dimensions that differ or batch
+    /// dimensions that do not broadcast ([`Error::ShapeMismatch`]); a non-f32 operand.
+    ///
+    /// ```no_run
+    /// # let ctx = kiln::Context::new()?;
+    /// let a = kiln::Tensor::from_slice(&ctx, &[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// let v = kiln::Tensor::from_slice(&ctx, &[1.0f32, 1.0], &[2])?;
+    /// assert_eq!(a.matmul(&v)?.to_vec::<f32>()?, vec![3.0, 7.0]);
+    /// # Ok::<(), kiln::Error>(())
+    /// ```
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        self.matmul_t(other, false, false)
+    }
+
+    /// [`Tensor::matmul`] of `op(self)` and `op(other)`, where `op` transposes the last two
+    /// dimensions when its flag is set: `matmul_t(b, true, false)` is `selfᵀ @ b` for every
+    /// batch. Transposes are read through strides, not copied. A 1-D operand is a vector, for
+    /// which transposition means nothing: its flag is ignored.
+    pub fn matmul_t(&self, other: &Tensor, transpose_a: bool, transpose_b: bool) -> Result<Tensor> {
+        const OP: &str = "matmul";
+        self.check_dtype(OP, DType::F32)?;
+        other.check_dtype(OP, DType::F32)?;
+        if self.rank() == 0 || other.rank() == 0 {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "operands must have at least one dimension, got shapes {:?} and {:?}",
+                    self.shape, other.shape
+                ),
+            ));
+        }
+        let a_vector = self.rank() == 1;
+        let b_vector = other.rank() == 1;
+        let a = if a_vector {
+            self.reshape(&[1, self.numel()])?
+        } else {
+            self.clone()
+        };
+        let b = if b_vector {
+            other.reshape(&[other.numel(), 1])?
+        } else {
+            other.clone()
+        };
+        let (ta, tb) = (transpose_a && !a_vector, transpose_b && !b_vector);
+        let p = plan(&a.shape, &b.shape, ta, tb).map_err(|e| match e {
+            Error::ShapeMismatch { .. } => Error::shape(OP, &self.shape, &other.shape),
+            e => e,
+        })?;
+        let mut full = p.batch.clone();
+        full.extend([p.m, p.n]);
+        let mut result = p.batch.clone();
+        if !a_vector {
+            result.push(p.m);
+        }
+        if !b_vector {
+            result.push(p.n);
+        }
+        let c = Tensor::from_op(
+            &self.ctx,
+            Matmul(p),
+            vec![a.clone(), b.clone()],
+            full.clone(),
+            DType::F32,
+        )?;
+        let c = record1(c, &[&a, &b], MatmulBackward { ta, tb });
+        if result == full {
+            Ok(c)
+        } else {
+            c.reshape(&result)
+        }
+    }
+}
+
+/// Gradients of `C = op(A) · op(B)`: each is another matmul (transposes read through strides),
+/// summed over broadcast batch dims down to the operand's shape.
+#[derive(Debug)]
+struct MatmulBackward {
+    ta: bool,
+    tb: bool,
+}
+
+impl Backward for MatmulBackward {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn backward(
+        &self,
+        grads: &[Option<Tensor>],
+        inputs: &[Tensor],
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let Some(g) = &grads[0] else {
+            return Ok(vec![None, None]);
+        };
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let (ta, tb) = (self.ta, self.tb);
+        let da = if needs[0] {
+            let d = if ta {
+                b.matmul_t(g, tb, true)?
+            } else {
+                g.matmul_t(b, false, !tb)?
+            };
+            Some(sum_to_shape(&d, &a.shape)?)
+        } else {
+            None
+        };
+        let db = if needs[1] {
+            let d = if tb {
+                g.matmul_t(a, true, ta)?
+            } else {
+                a.matmul_t(g, !ta, false)?
+            };
+            Some(sum_to_shape(&d, &b.shape)?)
+        } else {
+            None
+        };
+        Ok(vec![da, db])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_broadcasts_batches_and_swaps_strides_for_transposes() {
+        let p = plan(&[2, 1, 3, 4], &[5, 6, 4], true, true);
+        assert!(
+            p.is_err(),
+            "transposed A is (4, 3), B^T is (4, 6): inner 3 vs 4"
+        );
+        let p = plan(&[2, 1, 4, 3], &[5, 6, 4], true, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((p.m, p.n, p.k), (3, 6, 4));
+        assert_eq!(p.batch, vec![2, 5]);
+        assert_eq!(p.a_batch_strides, vec![12, 0]);
+        assert_eq!(p.b_batch_strides, vec![0, 24]);
+        assert_eq!((p.sa_m, p.sa_k, p.sb_k, p.sb_n), (1, 3, 1, 4));
+    }
+}

@@ -1,5 +1,6 @@
 //! Elementwise unary math and tensor-scalar ops (shaders/unary.wgsl).
 
+use crate::autograd::{record1, Backward};
 use crate::error::Result;
 use crate::graph::{Kernel, Launch};
 use crate::kernels::binary::BinaryOp;
@@ -97,7 +98,7 @@ impl Kernel for Unary {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Scalar {
     op: BinaryOp,
     value: f32,
@@ -127,33 +128,133 @@ impl Kernel for Scalar {
     }
 }
 
+/// dx = dy * f'(x), one kernel (`unary_backward`).
+#[derive(Debug)]
+struct UnaryGrad(UnaryOp);
+
+impl Kernel for UnaryGrad {
+    fn name(&self) -> &'static str {
+        "unary_backward"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+        let n = crate::shape::numel(out);
+        launch(
+            "unary",
+            "unary_backward",
+            vec![("OP", self.0.code())],
+            2,
+            vec![n as u32, 0, 0, 0],
+            groups(n, 256),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct UnaryBackward(UnaryOp);
+
+impl Backward for UnaryBackward {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn backward(
+        &self,
+        grads: &[Option<Tensor>],
+        inputs: &[Tensor],
+        _needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let Some(g) = &grads[0] else {
+            return Ok(vec![None]);
+        };
+        let x = &inputs[0];
+        let dx = Tensor::from_op(
+            &x.ctx,
+            UnaryGrad(self.0),
+            vec![x.clone(), g.reshape(&x.shape)?],
+            x.shape.clone(),
+            DType::F32,
+        )?;
+        Ok(vec![Some(dx)])
+    }
+}
+
+/// dx = dy * d(x op s)/dx, one kernel (`scalar_backward`).
+#[derive(Debug)]
+struct ScalarGrad(Scalar);
+
+impl Kernel for ScalarGrad {
+    fn name(&self) -> &'static str {
+        "scalar_backward"
+    }
+
+    fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch {
+        let mut l = self.0.launch(inputs, out);
+        l.key.entry = "scalar_backward";
+        l.key.reads = 2;
+        l
+    }
+}
+
+#[derive(Debug)]
+struct ScalarBackward(Scalar);
+
+impl Backward for ScalarBackward {
+    fn name(&self) -> &'static str {
+        self.0.op.name()
+    }
+
+    fn backward(
+        &self,
+        grads: &[Option<Tensor>],
+        inputs: &[Tensor],
+        _needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let Some(g) = &grads[0] else {
+            return Ok(vec![None]);
+        };
+        let x = &inputs[0];
+        let dx = Tensor::from_op(
+            &x.ctx,
+            ScalarGrad(self.0),
+            vec![x.clone(), g.reshape(&x.shape)?],
+            x.shape.clone(),
+            DType::F32,
+        )?;
+        Ok(vec![Some(dx)])
+    }
+}
+
 impl Tensor {
     /// Applies `op` to every element.
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         self.check_dtype(op.name(), DType::F32)?;
-        Tensor::from_op(
+        let y = Tensor::from_op(
             &self.ctx,
             Unary(op),
             vec![self.clone()],
             self.shape.clone(),
             DType::F32,
-        )
+        )?;
+        Ok(record1(y, &[self], UnaryBackward(op)))
     }
 
     /// `self OP value` elementwise (or `value OP self` when `scalar_first`).
     pub fn scalar_op(&self, op: BinaryOp, value: f32, scalar_first: bool) -> Result<Tensor> {
         self.check_dtype(op.name(), DType::F32)?;
-        Tensor::from_op(
+        let spec = Scalar {
+            op,
+            value,
+            scalar_first,
+        };
+        let y = Tensor::from_op(
             &self.ctx,
-            Scalar {
-                op,
-                value,
-                scalar_first,
-            },
+            spec,
             vec![self.clone()],
             self.shape.clone(),
             DType::F32,
-        )
+        )?;
+        Ok(record1(y, &[self], ScalarBackward(spec)))
     }
 
     /// -x

@@ -93,7 +93,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
         }
         let err = (g - w).abs();
         let tol = atol + rtol * w.abs();
-        if !(err <= tol) {
+        if err.is_nan() || err > tol {
             bad += 1;
             let excess = if err.is_nan() {
                 f64::INFINITY
@@ -113,4 +113,46 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
             want[i]
         );
     }
+}
+
+/// Widens f32 test data for f64 references.
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Vector-Jacobian products by central finite differences of an f64 reference:
+/// for `L(inputs) = Σ upstream ⊙ reference(inputs)`, returns `∂L/∂inputs[i]` for every input
+/// (step `h · max(1, |x|)`). Costs two reference evaluations per input element: keep it small.
+pub fn fd_vjp(
+    reference: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+    inputs: &[Vec<f64>],
+    upstream: &[f64],
+    h: f64,
+) -> Vec<Vec<f64>> {
+    let loss = |xs: &[Vec<f64>]| -> f64 {
+        let y = reference(xs);
+        assert_eq!(
+            y.len(),
+            upstream.len(),
+            "reference output vs upstream length"
+        );
+        y.iter().zip(upstream).map(|(a, b)| a * b).sum()
+    };
+    let mut xs: Vec<Vec<f64>> = inputs.to_vec();
+    let mut grads = Vec::with_capacity(inputs.len());
+    for i in 0..inputs.len() {
+        let mut g = vec![0.0; inputs[i].len()];
+        for j in 0..inputs[i].len() {
+            let x0 = xs[i][j];
+            let step = h * x0.abs().max(1.0);
+            xs[i][j] = x0 + step;
+            let up = loss(&xs);
+            xs[i][j] = x0 - step;
+            let down = loss(&xs);
+            xs[i][j] = x0;
+            g[j] = (up - down) / (2.0 * step);
+        }
+        grads.push(g);
+    }
+    grads
 }
