@@ -1,12 +1,23 @@
 //! The Rust side of every kernel: parameters, pipeline keys, dispatch sizes, and the tensor
 //! methods that record them. Each `shaders/<name>.wgsl` has a `kernels/<name>.rs`.
 
+pub mod activation;
+pub mod attention;
 pub mod binary;
+pub mod conv;
+pub mod cross_entropy;
+pub mod dropout;
+pub mod embedding;
 pub mod fill;
 pub mod matmul;
+pub mod norm;
+pub mod optim;
 pub mod permute;
+pub mod pool;
 pub mod random;
+pub mod recurrent;
 pub mod reduce;
+pub mod softmax;
 pub mod unary;
 
 use crate::context::PipelineKey;
@@ -15,12 +26,25 @@ use crate::graph::Launch;
 /// Every shader file, by name. Shaders are compiled into the binary, so kiln needs no files at
 /// run time (and works the same in a browser).
 pub const SHADERS: &[(&str, &str)] = &[
+    ("activation", include_str!("../../shaders/activation.wgsl")),
+    ("attention", include_str!("../../shaders/attention.wgsl")),
+    ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
+    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    ("conv_transpose2d", include_str!("../../shaders/conv_transpose2d.wgsl")),
+    ("cross_entropy", include_str!("../../shaders/cross_entropy.wgsl")),
+    ("dropout", include_str!("../../shaders/dropout.wgsl")),
+    ("embedding", include_str!("../../shaders/embedding.wgsl")),
     ("fill", include_str!("../../shaders/fill.wgsl")),
+    ("layer_norm", include_str!("../../shaders/layer_norm.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    ("optim", include_str!("../../shaders/optim.wgsl")),
     ("permute", include_str!("../../shaders/permute.wgsl")),
+    ("pool", include_str!("../../shaders/pool.wgsl")),
     ("random", include_str!("../../shaders/random.wgsl")),
+    ("recurrent", include_str!("../../shaders/recurrent.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("unary", include_str!("../../shaders/unary.wgsl")),
 ];
 

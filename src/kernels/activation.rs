@@ -1,0 +1,1 @@
+//! Placeholder: the activation kernels (being written).

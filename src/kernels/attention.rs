@@ -1,0 +1,1 @@
+//! Placeholder: the attention kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the conv kernels (being written).

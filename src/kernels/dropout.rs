@@ -1,0 +1,1 @@
+//! Placeholder: the dropout kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the embedding kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the norm kernels (being written).

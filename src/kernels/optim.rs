@@ -1,0 +1,1 @@
+//! Placeholder: the optim kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the pool kernels (being written).

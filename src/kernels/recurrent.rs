@@ -1,0 +1,1 @@
+//! Placeholder: the recurrent kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the softmax kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: references for the activation kernels (being written).

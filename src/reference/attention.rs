@@ -1,0 +1,1 @@
+//! Placeholder: references for the attention kernels (being written).

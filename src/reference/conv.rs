@@ -1,0 +1,1 @@
+//! Placeholder: references for the conv kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: references for the dropout kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: references for the embedding kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: references for the norm kernels (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: references for the optim kernels (being written).

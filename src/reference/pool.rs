@@ -1,0 +1,1 @@
+//! Placeholder: references for the pool kernels (being written).

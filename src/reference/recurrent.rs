@@ -1,0 +1,1 @@
+//! Placeholder: references for the recurrent kernels (being written).
