@@ -1,8 +1,185 @@
-// Placeholder for the optim kernel family (being written).
-struct Params { n: u32 }
+// Fused optimizer updates: each entry point reads a parameter x, its gradient g and the
+// optimizer's state, and writes the updated parameter and state, one element per invocation.
+// The executor never aliases an op's outputs with its inputs, so "in place" is the caller
+// replacing its tensors with the outputs (see src/kernels/optim.rs).
+//
+// x: parameter, g: gradient, s1 / s2: optimizer state (momentum, squared-gradient average, ...).
+// Every tensor is (numel) contiguous, all of the same shape.
+// k0..k8: per-entry coefficients, computed on the host in f64 and rounded once to f32 (their
+// meaning is listed above each entry point). Scalars that depend on the step (bias
+// corrections, decayed learning rates) are folded into them, so one pipeline serves every step.
+// NESTEROV, FIRST (overrides): momentum variants.
+// The host references are in src/reference/optim.rs.
+//
+// Workgroup size 256: the kernels are memory-bound and keep no shared state; 256 is a multiple
+// of every GPU's SIMD width and the WebGPU default maximum.
+
+struct Params {
+    numel: u32,
+    k0: f32,
+    k1: f32,
+    k2: f32,
+    k3: f32,
+    k4: f32,
+    k5: f32,
+    k6: f32,
+    k7: f32,
+    k8: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+override NESTEROV: u32 = 0u;
+override FIRST: u32 = 0u;
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(1)
-fn optim(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x < p.n) { y[gid.x] = 0.0; }
+@group(0) @binding(1) var<storage, read> x: array<f32>;  // (numel) parameter
+@group(0) @binding(2) var<storage, read> g: array<f32>;  // (numel) gradient
+@group(0) @binding(3) var<storage, read> s1: array<f32>; // (numel) first state (3 or 4 inputs)
+@group(0) @binding(4) var<storage, read> s2: array<f32>; // (numel) second state (4 inputs)
+
+// Outputs of the two-input entry (sgd).
+@group(0) @binding(3) var<storage, read_write> x_new_2: array<f32>;  // (numel)
+// Outputs of the three-input entries (momentum_onnx, adagrad_onnx, sgd_momentum).
+@group(0) @binding(4) var<storage, read_write> x_new_3: array<f32>;  // (numel)
+@group(0) @binding(5) var<storage, read_write> s1_new_3: array<f32>; // (numel)
+// Outputs of the four-input entries (adam_onnx, adam).
+@group(0) @binding(5) var<storage, read_write> x_new_4: array<f32>;  // (numel)
+@group(0) @binding(6) var<storage, read_write> s1_new_4: array<f32>; // (numel)
+@group(0) @binding(7) var<storage, read_write> s2_new_4: array<f32>; // (numel)
+
+fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u + lid;
+}
+
+// ONNX ai.onnx.preview.training Adam. s1 = V (first moment), s2 = H (second moment).
+// k0 = norm_coefficient, k1 = alpha, k2 = 1 - alpha, k3 = beta, k4 = 1 - beta,
+// k5 = r (R, times sqrt(1 - beta^T) / (1 - alpha^T) when T > 0), k6 = epsilon,
+// k7 = 1 - norm_coefficient_post.
+@compute @workgroup_size(256)
+fn adam_onnx(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let xi = x[i];
+    let gi = p.k0 * xi + g[i];
+    let v = p.k1 * s1[i] + p.k2 * gi;
+    let h = p.k3 * s2[i] + p.k4 * gi * gi;
+    x_new_4[i] = p.k7 * (xi - p.k5 * v / (sqrt(h) + p.k6));
+    s1_new_4[i] = v;
+    s2_new_4[i] = h;
+}
+
+// PyTorch Adam / AdamW. s1 = m (first moment), s2 = v (second moment).
+// k0 = weight_decay for coupled L2 (0 for AdamW), k1 = 1 - lr * weight_decay for AdamW (1 for
+// Adam), k2 = beta1, k3 = 1 - beta1, k4 = beta2, k5 = 1 - beta2, k6 = lr / (1 - beta1^step),
+// k7 = 1 / sqrt(1 - beta2^step), k8 = eps.
+@compute @workgroup_size(256)
+fn adam(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let xi = x[i];
+    let gi = g[i] + p.k0 * xi;
+    let m = p.k2 * s1[i] + p.k3 * gi;
+    let v = p.k4 * s2[i] + p.k5 * gi * gi;
+    let denom = sqrt(v) * p.k7 + p.k8;
+    x_new_4[i] = xi * p.k1 - p.k6 * m / denom;
+    s1_new_4[i] = m;
+    s2_new_4[i] = v;
+}
+
+// ONNX ai.onnx.preview.training Momentum. s1 = V.
+// k0 = norm_coefficient, k1 = alpha, k2 = beta when T > 0 else 1, k3 = R.
+// NESTEROV: 0 = standard, 1 = nesterov.
+@compute @workgroup_size(256)
+fn momentum_onnx(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let xi = x[i];
+    let gi = p.k0 * xi + g[i];
+    let v = p.k1 * s1[i] + p.k2 * gi;
+    var step = v;
+    if (NESTEROV == 1u) {
+        step = gi + p.k1 * v;
+    }
+    x_new_3[i] = xi - p.k3 * step;
+    s1_new_3[i] = v;
+}
+
+// ONNX ai.onnx.preview.training Adagrad. s1 = H (sum of squared gradients).
+// k0 = norm_coefficient, k1 = r = R / (1 + T * decay_factor), k2 = epsilon.
+@compute @workgroup_size(256)
+fn adagrad_onnx(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let xi = x[i];
+    let gi = p.k0 * xi + g[i];
+    let h = s1[i] + gi * gi;
+    x_new_3[i] = xi - p.k1 * gi / (sqrt(h) + p.k2);
+    s1_new_3[i] = h;
+}
+
+// PyTorch SGD without momentum. k0 = weight_decay, k1 = lr.
+@compute @workgroup_size(256)
+fn sgd(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let xi = x[i];
+    x_new_2[i] = xi - p.k1 * (g[i] + p.k0 * xi);
+}
+
+// PyTorch SGD with momentum (dampening 0). s1 = the momentum buffer.
+// k0 = weight_decay, k1 = lr, k2 = momentum.
+// FIRST: 1 = the buffer starts as the gradient (s1 is not read). NESTEROV: 1 = nesterov.
+@compute @workgroup_size(256)
+fn sgd_momentum(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= p.numel) {
+        return;
+    }
+    let xi = x[i];
+    let gi = g[i] + p.k0 * xi;
+    var b = gi;
+    if (FIRST == 0u) {
+        b = p.k2 * s1[i] + gi;
+    }
+    var step = b;
+    if (NESTEROV == 1u) {
+        step = gi + p.k2 * b;
+    }
+    x_new_3[i] = xi - p.k1 * step;
+    s1_new_3[i] = b;
 }

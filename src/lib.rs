@@ -3,7 +3,7 @@
 //! Tensors live on the GPU. Ops are recorded lazily into a graph; realizing a result plans
 //! buffer reuse by liveness and encodes all pending work into one submission.
 //!
-//! ```no_run
+//! ```
 //! use kiln::{Context, Tensor};
 //! let ctx = Context::new()?;
 //! let a = Tensor::from_slice(&ctx, &[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
@@ -17,6 +17,8 @@
 pub mod autograd;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod conformance;
 pub mod context;
 pub mod dtype;
 pub mod error;

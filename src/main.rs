@@ -22,6 +22,15 @@ struct Cli {
 enum Command {
     /// Print every adapter with its backend, device type, limits and features.
     Info,
+    /// Run an operator conformance set (DIR/cases.json + DIR/cases.safetensors) and print
+    /// every failure, ending with `N passed, M failed`.
+    Conformance {
+        /// The folder holding the set.
+        dir: PathBuf,
+        /// Only run cases whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// Run the benchmark cases and print a table of medians with GFLOP/s and GB/s.
     Bench {
         /// Also write the results as JSON (one object per case) to this file.
@@ -45,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => main_job(),
         Some(Command::Info) => info(),
+        Some(Command::Conformance { dir, filter }) => conformance(&dir, filter.as_deref()),
         Some(Command::Bench {
             json,
             filter,
@@ -114,6 +124,35 @@ fn main_job() -> Result<(), Box<dyn std::error::Error>> {
         s.dispatches,
         s.submissions
     );
+    Ok(())
+}
+
+fn conformance(
+    dir: &std::path::Path,
+    filter: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let ctx = Context::new()?;
+    let suite = kiln::conformance::Suite::load(dir)?;
+    eprintln!(
+        "conformance: {} cases from {} on {}",
+        suite.cases.len(),
+        dir.display(),
+        adapter_line(&ctx)
+    );
+    let verdicts = kiln::conformance::run_suite(&ctx, &suite, filter, |done, total, v| {
+        for f in &v.failures {
+            println!("FAIL {f}");
+        }
+        if done % 25 == 0 || done == total {
+            eprintln!("[{done}/{total}]");
+        }
+    });
+    let passed = verdicts.iter().filter(|v| v.passed()).count();
+    let failed = verdicts.len() - passed;
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(format!("{failed} conformance cases failed").into());
+    }
     Ok(())
 }
 

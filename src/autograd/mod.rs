@@ -265,11 +265,7 @@ fn run_collect(
         .collect())
 }
 
-fn propagate(
-    outputs: &[&Tensor],
-    upstream: &[&Tensor],
-    wrt: &[&Tensor],
-) -> Result<Propagated> {
+fn propagate(outputs: &[&Tensor], upstream: &[&Tensor], wrt: &[&Tensor]) -> Result<Propagated> {
     if outputs.len() != upstream.len() {
         return Err(Error::invalid(
             "grad",

@@ -31,8 +31,14 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
-    ("conv_transpose2d", include_str!("../../shaders/conv_transpose2d.wgsl")),
-    ("cross_entropy", include_str!("../../shaders/cross_entropy.wgsl")),
+    (
+        "conv_transpose2d",
+        include_str!("../../shaders/conv_transpose2d.wgsl"),
+    ),
+    (
+        "cross_entropy",
+        include_str!("../../shaders/cross_entropy.wgsl"),
+    ),
     ("dropout", include_str!("../../shaders/dropout.wgsl")),
     ("embedding", include_str!("../../shaders/embedding.wgsl")),
     ("fill", include_str!("../../shaders/fill.wgsl")),

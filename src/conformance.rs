@@ -1,0 +1,867 @@
+//! The conformance runner behind `kiln conformance DIR`: operator cases derived from the ONNX
+//! reference implementation (format: `../shared/conformance/README.md`), run through kiln's
+//! public ops, with gradient cases run through [`crate::autograd`].
+//!
+//! A case passes when every output and gradient has exactly the expected shape and every
+//! element satisfies `|got - exp| <= atol + rtol * |exp|` (in f64). A case that cannot be run
+//! (an unknown op, an unsupported attribute, a missing tensor) is a failure with its reason,
+//! never a skip. Nothing here depends on the shapes of a particular set.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::{Context, Tensor};
+
+/// A host-side tensor from the safetensors file.
+#[derive(Clone, Debug)]
+pub enum HostTensor {
+    /// f32 data and shape.
+    F32(Vec<f32>, Vec<usize>),
+    /// i64 data and shape (labels, axes, shapes, step counts).
+    I64(Vec<i64>, Vec<usize>),
+}
+
+impl HostTensor {
+    fn shape(&self) -> &[usize] {
+        match self {
+            HostTensor::F32(_, s) | HostTensor::I64(_, s) => s,
+        }
+    }
+}
+
+/// One node of a `"Graph"` case.
+#[derive(Clone, Debug)]
+pub struct GraphNode {
+    /// ONNX op type.
+    pub op: String,
+    /// Input value names (empty string = omitted optional input).
+    pub inputs: Vec<String>,
+    /// Output value names.
+    pub outputs: Vec<String>,
+    /// ONNX attributes.
+    pub attrs: Map<String, Value>,
+}
+
+/// One case of the set.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Unique name.
+    pub name: String,
+    /// ONNX op type, or `"Graph"`.
+    pub op: String,
+    /// `""` (ai.onnx) or `"ai.onnx.preview.training"`.
+    pub domain: String,
+    /// ONNX attributes (keys starting with `_` are the set's own annotations).
+    pub attrs: Map<String, Value>,
+    /// Input names in ONNX input order.
+    pub inputs: Vec<String>,
+    /// Expected output names in ONNX output order.
+    pub outputs: Vec<String>,
+    /// Gradient cases: input name -> expected gradient name.
+    pub grads: Vec<(String, String)>,
+    /// The cotangent of `outputs[0]` (gradient cases).
+    pub upstream: Option<String>,
+    /// Default tolerance.
+    pub rtol: f64,
+    /// Default tolerance.
+    pub atol: f64,
+    /// Per-tensor tolerance overrides, `(rtol, atol)`.
+    pub tol: HashMap<String, (f64, f64)>,
+    /// The nodes of a `"Graph"` case.
+    pub graph: Vec<GraphNode>,
+}
+
+/// A loaded set of cases and their tensors.
+pub struct Suite {
+    /// The cases, in file order.
+    pub cases: Vec<Case>,
+    tensors: HashMap<String, HostTensor>,
+}
+
+fn bad(reason: impl Into<String>) -> Error {
+    Error::invalid("conformance", reason)
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Suite {
+    /// Parses `cases.json` and `cases.safetensors` from memory; rejects malformed files with
+    /// the reason.
+    pub fn from_bytes(cases_json: &[u8], tensors: &[u8]) -> Result<Suite> {
+        let root: Value = serde_json::from_slice(cases_json)
+            .map_err(|e| bad(format!("cases.json is not valid JSON: {e}")))?;
+        let list = root
+            .get("cases")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("cases.json has no \"cases\" array"))?;
+        let mut cases = Vec::with_capacity(list.len());
+        for (i, c) in list.iter().enumerate() {
+            let get_str = |k: &str| -> Result<String> {
+                c.get(k)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(format!("case #{i} has no string field \"{k}\"")))
+            };
+            let name = get_str("name")?;
+            let tol = c
+                .get("tol")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| {
+                            let a = v.as_array()?;
+                            Some((k.clone(), (a.first()?.as_f64()?, a.get(1)?.as_f64()?)))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let grads = c
+                .get("grads")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let graph = c
+                .get("graph")
+                .and_then(Value::as_array)
+                .map(|nodes| {
+                    nodes
+                        .iter()
+                        .map(|n| GraphNode {
+                            op: n
+                                .get("op")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            inputs: str_list(n.get("inputs")),
+                            outputs: str_list(n.get("outputs")),
+                            attrs: n
+                                .get("attrs")
+                                .and_then(Value::as_object)
+                                .cloned()
+                                .unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            cases.push(Case {
+                op: get_str("op")?,
+                domain: c
+                    .get("domain")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                attrs: c
+                    .get("attrs")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+                inputs: str_list(c.get("inputs")),
+                outputs: str_list(c.get("outputs")),
+                grads,
+                upstream: c
+                    .get("upstream")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                rtol: c.get("rtol").and_then(Value::as_f64).unwrap_or(0.0),
+                atol: c.get("atol").and_then(Value::as_f64).unwrap_or(0.0),
+                tol,
+                graph,
+                name,
+            });
+        }
+        let st = safetensors::SafeTensors::deserialize(tensors)
+            .map_err(|e| bad(format!("cases.safetensors is corrupt: {e}")))?;
+        let mut map = HashMap::new();
+        for (name, view) in st.iter() {
+            let shape = view.shape().to_vec();
+            let raw = view.data();
+            let t = match view.dtype() {
+                safetensors::Dtype::F32 => HostTensor::F32(
+                    raw.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                    shape,
+                ),
+                safetensors::Dtype::I64 => HostTensor::I64(
+                    raw.chunks_exact(8)
+                        .map(|b| {
+                            i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                        })
+                        .collect(),
+                    shape,
+                ),
+                other => return Err(bad(format!("tensor {name}: unsupported dtype {other:?}"))),
+            };
+            map.insert(name.to_string(), t);
+        }
+        Ok(Suite {
+            cases,
+            tensors: map,
+        })
+    }
+
+    /// Reads `dir/cases.json` and `dir/cases.safetensors`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(dir: &std::path::Path) -> Result<Suite> {
+        let read = |f: &str| {
+            std::fs::read(dir.join(f))
+                .map_err(|e| bad(format!("cannot read {}: {e}", dir.join(f).display())))
+        };
+        Suite::from_bytes(&read("cases.json")?, &read("cases.safetensors")?)
+    }
+
+    fn tensor(&self, case: &str, name: &str) -> Result<&HostTensor> {
+        let key = format!("{case}/{name}");
+        self.tensors
+            .get(&key)
+            .ok_or_else(|| bad(format!("tensor {key} is missing from cases.safetensors")))
+    }
+}
+
+/// The verdict on one case.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// Case name.
+    pub case: String,
+    /// Every mismatch or the reason the case could not run; empty when it passed.
+    pub failures: Vec<String>,
+}
+
+impl Verdict {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// A value flowing through an op: a GPU tensor, or host integers (axes, shapes, labels, T).
+#[derive(Clone, Debug)]
+enum Val {
+    T(Tensor),
+    I(Vec<i64>, Vec<usize>),
+}
+
+impl Val {
+    fn tensor(&self, op: &str) -> Result<&Tensor> {
+        match self {
+            Val::T(t) => Ok(t),
+            Val::I(..) => Err(bad(format!("{op}: expected a float tensor, got integers"))),
+        }
+    }
+
+    fn ints(&self, op: &str) -> Result<&[i64]> {
+        match self {
+            Val::I(v, _) => Ok(v),
+            Val::T(_) => Err(bad(format!("{op}: expected an integer tensor"))),
+        }
+    }
+}
+
+/// Reads ONNX attributes, remembering which were consumed so leftovers can be refused.
+struct Attrs<'a> {
+    op: &'a str,
+    map: &'a Map<String, Value>,
+    used: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> Attrs<'a> {
+    fn new(op: &'a str, map: &'a Map<String, Value>) -> Self {
+        Attrs {
+            op,
+            map,
+            used: Default::default(),
+        }
+    }
+
+    fn raw(&self, k: &str) -> Option<&'a Value> {
+        self.used.borrow_mut().push(k.to_string());
+        self.map.get(k)
+    }
+
+    fn int(&self, k: &str, default: i64) -> Result<i64> {
+        match self.raw(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| bad(format!("{}: attribute {k} is not an integer", self.op))),
+        }
+    }
+
+    fn float(&self, k: &str, default: f32) -> Result<f32> {
+        match self.raw(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .map(|x| x as f32)
+                .ok_or_else(|| bad(format!("{}: attribute {k} is not a number", self.op))),
+        }
+    }
+
+    fn opt_float(&self, k: &str) -> Result<Option<f32>> {
+        match self.raw(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(|x| Some(x as f32))
+                .ok_or_else(|| bad(format!("{}: attribute {k} is not a number", self.op))),
+        }
+    }
+
+    fn string(&self, k: &str, default: &str) -> Result<String> {
+        match self.raw(k) {
+            None => Ok(default.to_string()),
+            Some(v) => v
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("{}: attribute {k} is not a string", self.op))),
+        }
+    }
+
+    fn ints(&self, k: &str) -> Result<Option<Vec<i64>>> {
+        match self.raw(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>())
+                .map(Some)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{}: attribute {k} is not a list of integers",
+                        self.op
+                    ))
+                }),
+        }
+    }
+
+    /// Refuses any attribute that was not read (kiln would silently ignore its meaning).
+    fn finish(&self) -> Result<()> {
+        let used = self.used.borrow();
+        for k in self.map.keys() {
+            if !k.starts_with('_') && !used.iter().any(|u| u == k) {
+                return Err(bad(format!("{}: unsupported attribute {k}", self.op)));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn usizes(op: &str, what: &str, v: &[i64]) -> Result<Vec<usize>> {
+    v.iter()
+        .map(|&x| usize::try_from(x).map_err(|_| bad(format!("{op}: negative {what} {x}"))))
+        .collect()
+}
+
+fn pair(op: &str, what: &str, v: Option<Vec<i64>>, default: usize) -> Result<[usize; 2]> {
+    match v {
+        None => Ok([default; 2]),
+        Some(v) => {
+            let u = usizes(op, what, &v)?;
+            match u.as_slice() {
+                [a, b] => Ok([*a, *b]),
+                _ => Err(bad(format!(
+                    "{op}: {what} must have 2 values (2-D only), got {v:?}"
+                ))),
+            }
+        }
+    }
+}
+
+fn pads4(op: &str, v: Option<Vec<i64>>) -> Result<[usize; 4]> {
+    match v {
+        None => Ok([0; 4]),
+        Some(v) => {
+            let u = usizes(op, "pads", &v)?;
+            match u.as_slice() {
+                // ONNX order: [x1_begin, x2_begin, x1_end, x2_end] = [top, left, bottom, right].
+                [t, l, b, r] => Ok([*t, *l, *b, *r]),
+                _ => Err(bad(format!(
+                    "{op}: pads must have 4 values (2-D only), got {v:?}"
+                ))),
+            }
+        }
+    }
+}
+
+fn no_auto_pad(op: &str, a: &Attrs) -> Result<()> {
+    let ap = a.string("auto_pad", "NOTSET")?;
+    if ap != "NOTSET" {
+        return Err(bad(format!(
+            "{op}: auto_pad {ap} is not supported (give pads)"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs one ONNX op on kiln values. `inputs[i]` is ONNX input slot i (None = omitted).
+fn apply(
+    op: &str,
+    domain: &str,
+    attrs: &Map<String, Value>,
+    inputs: &[Option<Val>],
+) -> Result<Vec<Tensor>> {
+    let a = Attrs::new(op, attrs);
+    let input = |i: usize| -> Result<&Val> {
+        inputs
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| bad(format!("{op}: required input {i} is missing")))
+    };
+    let t = |i: usize| -> Result<&Tensor> { input(i)?.tensor(op) };
+    let opt_t = |i: usize| -> Result<Option<&Tensor>> {
+        match inputs.get(i).and_then(Option::as_ref) {
+            None => Ok(None),
+            Some(v) => v.tensor(op).map(Some),
+        }
+    };
+    let out: Vec<Tensor> = match (domain, op) {
+        ("", "MatMul") => vec![t(0)?.matmul(t(1)?)?],
+        ("", "Gemm") => {
+            let (ta, tb) = (a.int("transA", 0)? != 0, a.int("transB", 0)? != 0);
+            let (alpha, beta) = (a.float("alpha", 1.0)?, a.float("beta", 1.0)?);
+            let mut y = t(0)?.matmul_t(t(1)?, ta, tb)?;
+            if alpha != 1.0 {
+                y = y.mul_scalar(alpha)?;
+            }
+            if let Some(c) = opt_t(2)? {
+                let c = if beta != 1.0 {
+                    c.mul_scalar(beta)?
+                } else {
+                    c.clone()
+                };
+                y = y.add(&c)?;
+            }
+            vec![y]
+        }
+        ("", "Relu") => vec![t(0)?.relu()?],
+        ("", "Tanh") => vec![t(0)?.tanh()?],
+        ("", "Sigmoid") => vec![t(0)?.sigmoid()?],
+        ("", "Add") => vec![t(0)?.add(t(1)?)?],
+        ("", "Sub") => vec![t(0)?.sub(t(1)?)?],
+        ("", "Mul") => vec![t(0)?.mul(t(1)?)?],
+        ("", "Div") => vec![t(0)?.div(t(1)?)?],
+        ("", "Transpose") => {
+            let x = t(0)?;
+            let perm = match a.ints("perm")? {
+                Some(p) => usizes(op, "perm", &p)?,
+                None => (0..x.rank()).rev().collect(),
+            };
+            vec![x.permute(&perm)?]
+        }
+        ("", "Reshape") => {
+            let x = t(0)?;
+            if a.int("allowzero", 0)? != 0 {
+                return Err(bad("Reshape: allowzero=1 is not supported"));
+            }
+            let spec = input(1)?.ints(op)?;
+            let mut shape = Vec::with_capacity(spec.len());
+            let mut infer = None;
+            for (i, &d) in spec.iter().enumerate() {
+                match d {
+                    0 => shape.push(
+                        *x.shape()
+                            .get(i)
+                            .ok_or_else(|| bad("Reshape: 0 past the input rank"))?,
+                    ),
+                    -1 if infer.is_none() => {
+                        infer = Some(i);
+                        shape.push(1);
+                    }
+                    d if d > 0 => shape.push(d as usize),
+                    d => return Err(bad(format!("Reshape: invalid dimension {d}"))),
+                }
+            }
+            if let Some(i) = infer {
+                let known: usize = shape.iter().product();
+                if known == 0 || x.numel() % known != 0 {
+                    return Err(Error::shape("Reshape", x.shape(), &shape));
+                }
+                shape[i] = x.numel() / known;
+            }
+            vec![x.reshape(&shape)?]
+        }
+        ("", "Flatten") => {
+            let x = t(0)?;
+            let axis = a.int("axis", 1)?;
+            let r = x.rank() as i64;
+            let axis = if axis < 0 { axis + r } else { axis };
+            if !(0..=r).contains(&axis) {
+                return Err(bad(format!(
+                    "Flatten: axis {axis} out of range for rank {r}"
+                )));
+            }
+            let outer: usize = x.shape()[..axis as usize].iter().product();
+            vec![x.reshape(&[outer, x.numel() / outer.max(1)])?]
+        }
+        ("", "ReduceSum") | ("", "ReduceMean") | ("", "ReduceMax") => {
+            let x = t(0)?;
+            let keep = a.int("keepdims", 1)? != 0;
+            let noop = a.int("noop_with_empty_axes", 0)? != 0;
+            let axes: Vec<isize> = match inputs.get(1).and_then(Option::as_ref) {
+                Some(v) => v.ints(op)?.iter().map(|&x| x as isize).collect(),
+                None => Vec::new(),
+            };
+            let axes = if axes.is_empty() && !noop {
+                (0..x.rank() as isize).collect()
+            } else {
+                axes
+            };
+            let rop = match op {
+                "ReduceSum" => crate::kernels::reduce::ReduceOp::Sum,
+                "ReduceMean" => crate::kernels::reduce::ReduceOp::Mean,
+                _ => crate::kernels::reduce::ReduceOp::Max,
+            };
+            vec![x.reduce(rop, &axes, keep)?]
+        }
+        ("", "Dropout") => {
+            a.int("seed", 0)?;
+            if inputs.get(2).and_then(Option::as_ref).is_some() {
+                return Err(bad(
+                    "Dropout: training_mode input is not supported by the runner",
+                ));
+            }
+            vec![t(0)?.clone()]
+        }
+        ("ai.onnx.preview.training", "Adam")
+        | ("ai.onnx.preview.training", "Momentum")
+        | ("ai.onnx.preview.training", "Adagrad") => {
+            let scalar_f = |i: usize| -> Result<f32> {
+                let v = t(i)?.to_vec::<f32>()?;
+                v.first()
+                    .copied()
+                    .ok_or_else(|| bad(format!("{op}: empty R")))
+            };
+            let r = scalar_f(0)?;
+            let step = *input(1)?
+                .ints(op)?
+                .first()
+                .ok_or_else(|| bad(format!("{op}: empty T")))?;
+            let groups = if op == "Adam" { 4 } else { 3 };
+            let n_in = inputs.len().saturating_sub(2);
+            if n_in == 0 || n_in % groups != 0 {
+                return Err(bad(format!(
+                    "{op}: {n_in} tensor inputs is not a multiple of {groups}"
+                )));
+            }
+            let n = n_in / groups;
+            let slot = |g: usize, i: usize| t(2 + g * n + i);
+            let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); groups - 1];
+            use crate::kernels::optim;
+            match op {
+                "Adam" => {
+                    let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 0.999)?);
+                    let eps = a.float("epsilon", 1e-6)?;
+                    let (nc, ncp) = (
+                        a.float("norm_coefficient", 0.0)?,
+                        a.float("norm_coefficient_post", 0.0)?,
+                    );
+                    for i in 0..n {
+                        let (x, v, h) = optim::adam_onnx(
+                            r,
+                            step,
+                            slot(0, i)?,
+                            slot(1, i)?,
+                            slot(2, i)?,
+                            slot(3, i)?,
+                            alpha,
+                            beta,
+                            eps,
+                            nc,
+                            ncp,
+                        )?;
+                        outs[0].push(x);
+                        outs[1].push(v);
+                        outs[2].push(h);
+                    }
+                }
+                "Momentum" => {
+                    let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 1.0)?);
+                    let mode = match a.string("mode", "standard")?.as_str() {
+                        "standard" => optim::MomentumMode::Standard,
+                        "nesterov" => optim::MomentumMode::Nesterov,
+                        m => return Err(bad(format!("Momentum: mode {m} is not supported"))),
+                    };
+                    let nc = a.float("norm_coefficient", 0.0)?;
+                    for i in 0..n {
+                        let (x, v) = optim::momentum_onnx(
+                            r,
+                            step,
+                            slot(0, i)?,
+                            slot(1, i)?,
+                            slot(2, i)?,
+                            alpha,
+                            beta,
+                            mode,
+                            nc,
+                        )?;
+                        outs[0].push(x);
+                        outs[1].push(v);
+                    }
+                }
+                _ => {
+                    let decay = a.float("decay_factor", 0.0)?;
+                    let eps = a.float("epsilon", 1e-6)?;
+                    let nc = a.float("norm_coefficient", 0.0)?;
+                    for i in 0..n {
+                        let (x, h) = optim::adagrad_onnx(
+                            r,
+                            step,
+                            slot(0, i)?,
+                            slot(1, i)?,
+                            slot(2, i)?,
+                            decay,
+                            eps,
+                            nc,
+                        )?;
+                        outs[0].push(x);
+                        outs[1].push(h);
+                    }
+                }
+            }
+            outs.into_iter().flatten().collect()
+        }
+        _ => return Err(bad(format!("op {op} (domain {domain:?}) is not supported"))),
+    };
+    a.finish()?;
+    Ok(out)
+}
+
+fn to_val(ctx: &Context, h: &HostTensor) -> Result<Val> {
+    Ok(match h {
+        HostTensor::F32(v, s) => Val::T(Tensor::from_slice(ctx, v, s)?),
+        HostTensor::I64(v, s) => Val::I(v.clone(), s.clone()),
+    })
+}
+
+/// Compares `got` with `want` by the set's rule; returns a failure line or None.
+fn compare(
+    case: &str,
+    name: &str,
+    got: &Tensor,
+    want: &HostTensor,
+    rtol: f64,
+    atol: f64,
+) -> Result<Option<String>> {
+    let HostTensor::F32(w, ws) = want else {
+        return Ok(Some(format!("{case} {name}: expected tensor is not f32")));
+    };
+    if got.shape() != ws.as_slice() {
+        return Ok(Some(format!(
+            "{case} {name}: shape {:?}, expected {:?}",
+            got.shape(),
+            ws
+        )));
+    }
+    let g = got.to_vec::<f32>()?;
+    let mut worst: Option<(usize, f64)> = None;
+    let mut bad_count = 0;
+    for (i, (&gv, &wv)) in g.iter().zip(w).enumerate() {
+        let (gv, wv) = (f64::from(gv), f64::from(wv));
+        let err = (gv - wv).abs();
+        let tol = atol + rtol * wv.abs();
+        if err.is_nan() || err > tol {
+            bad_count += 1;
+            let excess = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                err - tol
+            };
+            if worst.is_none_or(|(_, e)| excess > e) {
+                worst = Some((i, excess));
+            }
+        }
+    }
+    Ok(worst.map(|(i, _)| {
+        format!(
+            "{case} {name}: {bad_count} of {} elements out of tolerance (rtol {rtol}, atol {atol}); worst index {i}: got {}, expected {}",
+            g.len(),
+            g[i],
+            w[i]
+        )
+    }))
+}
+
+/// Places a case's inputs in their ONNX slots (`_input_positions`).
+fn slots(case: &Case, vals: Vec<Val>) -> Result<Vec<Option<Val>>> {
+    let positions: Vec<usize> = match case.attrs.get("_input_positions").and_then(Value::as_array) {
+        Some(p) => p
+            .iter()
+            .map(|v| v.as_u64().map(|x| x as usize))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| bad("_input_positions is not a list of integers"))?,
+        None => (0..vals.len()).collect(),
+    };
+    if positions.len() != vals.len() {
+        return Err(bad("_input_positions and inputs differ in length"));
+    }
+    let mut out: Vec<Option<Val>> = vec![None; positions.iter().max().map_or(0, |m| m + 1)];
+    for (p, v) in positions.into_iter().zip(vals) {
+        out[p] = Some(v);
+    }
+    Ok(out)
+}
+
+fn run_graph(case: &Case, env: &mut HashMap<String, Val>) -> Result<Vec<Tensor>> {
+    for node in &case.graph {
+        let ins: Vec<Option<Val>> = node
+            .inputs
+            .iter()
+            .map(|n| {
+                if n.is_empty() {
+                    Ok(None)
+                } else {
+                    env.get(n)
+                        .cloned()
+                        .map(Some)
+                        .ok_or_else(|| bad(format!("graph value {n} is not defined")))
+                }
+            })
+            .collect::<Result<_>>()?;
+        let outs = apply(&node.op, "", &node.attrs, &ins)?;
+        for (name, t) in node.outputs.iter().zip(outs) {
+            env.insert(name.clone(), Val::T(t));
+        }
+    }
+    case.outputs
+        .iter()
+        .map(|n| match env.get(n) {
+            Some(Val::T(t)) => Ok(t.clone()),
+            _ => Err(bad(format!("graph output {n} was not produced"))),
+        })
+        .collect()
+}
+
+fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec<String>> {
+    let mut vals = Vec::with_capacity(case.inputs.len());
+    let mut leaves: HashMap<String, Tensor> = HashMap::new();
+    for name in &case.inputs {
+        let mut v = to_val(ctx, suite.tensor(&case.name, name)?)?;
+        if case.grads.iter().any(|(i, _)| i == name) {
+            if let Val::T(t) = &v {
+                let leaf = t.with_grad();
+                leaves.insert(name.clone(), leaf.clone());
+                v = Val::T(leaf);
+            }
+        }
+        vals.push(v);
+    }
+    let outs = if case.op == "Graph" {
+        let mut env: HashMap<String, Val> = case.inputs.iter().cloned().zip(vals).collect();
+        run_graph(case, &mut env)?
+    } else {
+        apply(&case.op, &case.domain, &case.attrs, &slots(case, vals)?)?
+    };
+    if outs.len() < case.outputs.len() {
+        return Err(bad(format!(
+            "{} produced {} outputs, the case expects {}",
+            case.op,
+            outs.len(),
+            case.outputs.len()
+        )));
+    }
+    let tol_of = |name: &str| {
+        case.tol
+            .get(name)
+            .copied()
+            .unwrap_or((case.rtol, case.atol))
+    };
+    let mut failures = Vec::new();
+    for (name, got) in case.outputs.iter().zip(&outs) {
+        let (rtol, atol) = tol_of(name);
+        if let Some(f) = compare(
+            &case.name,
+            name,
+            got,
+            suite.tensor(&case.name, name)?,
+            rtol,
+            atol,
+        )? {
+            failures.push(f);
+        }
+    }
+    if !case.grads.is_empty() {
+        let up_name = case.upstream.as_deref().unwrap_or("dY");
+        let up = match to_val(ctx, suite.tensor(&case.name, up_name)?)? {
+            Val::T(t) => t,
+            Val::I(..) => return Err(bad("upstream gradient is not f32")),
+        };
+        let wrt: Vec<&Tensor> = case
+            .grads
+            .iter()
+            .map(|(i, _)| {
+                leaves
+                    .get(i)
+                    .ok_or_else(|| bad(format!("gradient input {i} is not a float input")))
+            })
+            .collect::<Result<_>>()?;
+        let grads = crate::autograd::grad(&[&outs[0]], &[&up], &wrt)?;
+        for ((input, gname), g) in case.grads.iter().zip(grads) {
+            let (rtol, atol) = tol_of(gname);
+            let want = suite.tensor(&case.name, gname)?;
+            match g {
+                None => failures.push(format!(
+                    "{} {gname}: no gradient reached input {input}",
+                    case.name
+                )),
+                Some(g) => {
+                    if let Some(f) = compare(&case.name, gname, &g, want, rtol, atol)? {
+                        failures.push(f);
+                    }
+                }
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// Runs one case; an error while running becomes the case's failure reason.
+pub fn run_case(ctx: &Context, suite: &Suite, case: &Case) -> Verdict {
+    let failures = match run_case_inner(ctx, suite, case) {
+        Ok(f) => f,
+        Err(e) => vec![format!("{} could not run: {e}", case.name)],
+    };
+    Verdict {
+        case: case.name.clone(),
+        failures,
+    }
+}
+
+/// Runs every case whose name contains `filter` (all when `None`).
+pub fn run_suite(
+    ctx: &Context,
+    suite: &Suite,
+    filter: Option<&str>,
+    mut progress: impl FnMut(usize, usize, &Verdict),
+) -> Vec<Verdict> {
+    let selected: Vec<&Case> = suite
+        .cases
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .collect();
+    let total = selected.len();
+    let mut out = Vec::with_capacity(total);
+    for (i, case) in selected.into_iter().enumerate() {
+        let v = run_case(ctx, suite, case);
+        progress(i + 1, total, &v);
+        out.push(v);
+    }
+    out
+}
+
+/// Shapes of a case's tensors, for error messages of callers.
+pub fn shape_of(t: &HostTensor) -> &[usize] {
+    t.shape()
+}
