@@ -1,8 +1,298 @@
-// Placeholder for the pool kernel family (being written).
-struct Params { n: u32 }
+// 2-D pooling over NCHW images: max pooling (which also records the arg-max), average
+// pooling, global average pooling, and their backward passes.
+//
+// N: batch, C: channels. A "plane" is one (n, c) image; there are N*C planes, stored one after
+// another. H, W: input height and width; Ho, Wo: output height and width.
+// kh, kw: kernel size; sh, sw: stride; dh, dw: dilation; pt, pl: top and left padding.
+// Window (oh, ow) reads input rows oh*sh - pt + a*dh (a < kh) and columns ow*sw - pl + b*dw
+// (b < kw), in row-major scan order (a outer, b inner). Taps outside the input are padding:
+// they never win the max and add nothing to the average.
+// Average divisor: with include_pad, the taps inside the padded extent [-pt, H + pb) x
+// [-pl, W + pr) (taps past it, which only ceil_mode creates, never count); without it, the taps
+// inside the input. A window with no input tap averages to NaN (0 / 0) without include_pad.
+// Max: the first maximum in scan order wins ties; NaN propagates (the first NaN wins).
+// Arg-max indices are flat within the plane (ih * W + iw); NONE where a window holds no input
+// tap (its max is -inf).
+//
+// Workgroup sizes: the per-element entry points use 256, the WebGPU default maximum and a
+// multiple of every SIMD width (8 on lavapipe/llvmpipe, 32/64 on GPUs): invocations share no
+// memory, so the largest group means the fewest groups and the least grid splitting.
+// global_avg_pool2d uses one 64-wide group per plane: typical planes there are small (7x7,
+// 8x8), so 64 keeps most lanes busy, while large planes still split 64 ways before the tree.
+
+struct Params {
+    // Elements (or, for global_avg_pool2d, planes) this launch handles.
+    total: u32,
+    h: u32,
+    w: u32,
+    ho: u32,
+    wo: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pt: u32,
+    pl: u32,
+    // H + pb and W + pr: the end of the padded extent.
+    h_end: u32,
+    w_end: u32,
+    // 1: the average divides by the taps in the padded extent; 0: by the taps in the input.
+    include_pad: u32,
+}
+
+const NONE: u32 = 0xffffffffu;
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(1)
-fn pool(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x < p.n) { y[gid.x] = 0.0; }
+
+// Forward entry points.
+@group(0) @binding(1) var<storage, read> x: array<f32>;        // (N, C, H, W)
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (N, C, Ho, Wo); (N, C) global
+@group(0) @binding(3) var<storage, read_write> idx: array<u32>; // (N, C, Ho, Wo) max only
+
+// Backward entry points: dy is the upstream gradient of y.
+@group(0) @binding(1) var<storage, read> dy: array<f32>;          // (N, C, Ho, Wo); (N, C)
+@group(0) @binding(2) var<storage, read> idx_in: array<u32>;      // (N, C, Ho, Wo) max only
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;     // (N, C, H, W) avg, global
+@group(0) @binding(3) var<storage, read_write> dx_max: array<f32>; // (N, C, H, W) max
+
+fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 256u + lid;
+}
+
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// How many of the k taps start, start + d, ... lie in [lo, hi).
+fn taps_within(start: i32, k: u32, d: u32, lo: i32, hi: i32) -> u32 {
+    var n = 0u;
+    for (var a = 0u; a < k; a++) {
+        let v = start + i32(a * d);
+        if (v >= lo && v < hi) {
+            n++;
+        }
+    }
+    return n;
+}
+
+// The averaging divisor of the window whose first tap is at (h0, w0).
+fn divisor(h0: i32, w0: i32) -> u32 {
+    if (p.include_pad == 1u) {
+        return taps_within(h0, p.kh, p.dh, -i32(p.pt), i32(p.h_end))
+            * taps_within(w0, p.kw, p.dw, -i32(p.pl), i32(p.w_end));
+    }
+    return taps_within(h0, p.kh, p.dh, 0, i32(p.h)) * taps_within(w0, p.kw, p.dw, 0, i32(p.w));
+}
+
+@compute @workgroup_size(256)
+fn max_pool2d(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) {
+        return;
+    }
+    let ow = i % p.wo;
+    let t = i / p.wo;
+    let oh = t % p.ho;
+    let base = (t / p.ho) * p.h * p.w;
+    let h0 = i32(oh * p.sh) - i32(p.pt);
+    let w0 = i32(ow * p.sw) - i32(p.pl);
+    var best = bitcast<f32>(0xff800000u); // -inf
+    var arg = NONE;
+    for (var a = 0u; a < p.kh; a++) {
+        let ih = h0 + i32(a * p.dh);
+        if (ih < 0 || ih >= i32(p.h)) {
+            continue;
+        }
+        for (var b = 0u; b < p.kw; b++) {
+            let iw = w0 + i32(b * p.dw);
+            if (iw < 0 || iw >= i32(p.w)) {
+                continue;
+            }
+            let k = u32(ih) * p.w + u32(iw);
+            let v = x[base + k];
+            if (arg == NONE || v > best || (is_nan(v) && !is_nan(best))) {
+                best = v;
+                arg = k;
+            }
+        }
+    }
+    y[i] = best;
+    idx[i] = arg;
+}
+
+@compute @workgroup_size(256)
+fn avg_pool2d(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) {
+        return;
+    }
+    let ow = i % p.wo;
+    let t = i / p.wo;
+    let oh = t % p.ho;
+    let base = (t / p.ho) * p.h * p.w;
+    let h0 = i32(oh * p.sh) - i32(p.pt);
+    let w0 = i32(ow * p.sw) - i32(p.pl);
+    var s = 0.0;
+    for (var a = 0u; a < p.kh; a++) {
+        let ih = h0 + i32(a * p.dh);
+        if (ih < 0 || ih >= i32(p.h)) {
+            continue;
+        }
+        for (var b = 0u; b < p.kw; b++) {
+            let iw = w0 + i32(b * p.dw);
+            if (iw < 0 || iw >= i32(p.w)) {
+                continue;
+            }
+            s += x[base + u32(ih) * p.w + u32(iw)];
+        }
+    }
+    let n = divisor(h0, w0);
+    if (n == 0u) {
+        y[i] = bitcast<f32>(0x7fc00000u); // NaN: an average of nothing
+    } else {
+        y[i] = s / f32(n);
+    }
+}
+
+// Each input element gathers from the windows that contain it (no atomics, a fixed order):
+// for kernel row a, the window row is (ih + pt - a*dh) / sh when that divides exactly.
+// Returns the window row (or column) for tap a, or NONE.
+fn window_of(i: u32, pad: u32, a: u32, d: u32, s: u32, n_out: u32) -> u32 {
+    let t = i32(i + pad) - i32(a * d);
+    if (t < 0 || u32(t) % s != 0u) {
+        return NONE;
+    }
+    let o = u32(t) / s;
+    if (o >= n_out) {
+        return NONE;
+    }
+    return o;
+}
+
+@compute @workgroup_size(256)
+fn max_pool2d_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) {
+        return;
+    }
+    let iw = i % p.w;
+    let t = i / p.w;
+    let ih = t % p.h;
+    let obase = (t / p.h) * p.ho * p.wo;
+    let k = ih * p.w + iw;
+    var acc = 0.0;
+    for (var a = 0u; a < p.kh; a++) {
+        let oh = window_of(ih, p.pt, a, p.dh, p.sh, p.ho);
+        if (oh == NONE) {
+            continue;
+        }
+        for (var b = 0u; b < p.kw; b++) {
+            let ow = window_of(iw, p.pl, b, p.dw, p.sw, p.wo);
+            if (ow == NONE) {
+                continue;
+            }
+            let o = obase + oh * p.wo + ow;
+            if (idx_in[o] == k) {
+                acc += dy[o];
+            }
+        }
+    }
+    dx_max[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn avg_pool2d_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) {
+        return;
+    }
+    let iw = i % p.w;
+    let t = i / p.w;
+    let ih = t % p.h;
+    let obase = (t / p.h) * p.ho * p.wo;
+    var acc = 0.0;
+    for (var a = 0u; a < p.kh; a++) {
+        let oh = window_of(ih, p.pt, a, p.dh, p.sh, p.ho);
+        if (oh == NONE) {
+            continue;
+        }
+        let h0 = i32(oh * p.sh) - i32(p.pt);
+        for (var b = 0u; b < p.kw; b++) {
+            let ow = window_of(iw, p.pl, b, p.dw, p.sw, p.wo);
+            if (ow == NONE) {
+                continue;
+            }
+            let w0 = i32(ow * p.sw) - i32(p.pl);
+            // The window holds this input element, so its divisor is at least 1.
+            acc += dy[obase + oh * p.wo + ow] / f32(divisor(h0, w0));
+        }
+    }
+    dx[i] = acc;
+}
+
+// ---- global average pooling -----------------------------------------------------------------
+// One workgroup per plane (total = N*C planes): each lane sums a strided slice of the plane,
+// then a tree in workgroup memory adds the 64 partial sums.
+var<workgroup> lane_sums: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn global_avg_pool2d(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let plane = wid.y * nwg.x + wid.x;
+    let live = plane < p.total;
+    let n = p.h * p.w;
+    var s = 0.0;
+    if (live) {
+        let base = plane * n;
+        for (var k = lid; k < n; k += 64u) {
+            s += x[base + k];
+        }
+    }
+    lane_sums[lid] = s;
+    workgroupBarrier();
+    for (var m = 32u; m > 0u; m >>= 1u) {
+        if (lid < m) {
+            lane_sums[lid] += lane_sums[lid + m];
+        }
+        workgroupBarrier();
+    }
+    if (live && lid == 0u) {
+        y[plane] = lane_sums[0] / f32(n);
+    }
+}
+
+// dx = dy / (H*W) at every element of the plane (total = N*C*H*W).
+@compute @workgroup_size(256)
+fn global_avg_pool2d_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) {
+        return;
+    }
+    let n = p.h * p.w;
+    dx[i] = dy[i / n] / f32(n);
 }

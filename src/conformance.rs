@@ -633,6 +633,27 @@ fn apply(
             }
             outs.into_iter().flatten().collect()
         }
+        ("", "MaxPool") | ("", "AveragePool") => {
+            no_auto_pad(op, &a)?;
+            if a.int("storage_order", 0)? != 0 {
+                return Err(bad("MaxPool: storage_order 1 is not supported"));
+            }
+            let kernel = pair(op, "kernel_shape", a.ints("kernel_shape")?, 0)?;
+            let p = crate::kernels::pool::Pool2dParams {
+                kernel,
+                stride: pair(op, "strides", a.ints("strides")?, 1)?,
+                padding: pads4(op, a.ints("pads")?)?,
+                dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
+                count_include_pad: a.int("count_include_pad", 0)? != 0,
+                ceil_mode: a.int("ceil_mode", 0)? != 0,
+            };
+            if op == "MaxPool" {
+                vec![t(0)?.max_pool2d(&p)?]
+            } else {
+                vec![t(0)?.avg_pool2d(&p)?]
+            }
+        }
+        ("", "GlobalAveragePool") => vec![t(0)?.global_avg_pool2d()?],
         _ => return Err(bad(format!("op {op} (domain {domain:?}) is not supported"))),
     };
     a.finish()?;

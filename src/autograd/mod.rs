@@ -1,6 +1,6 @@
 //! Reverse-mode automatic differentiation.
 //!
-//! Ops on tensors that require gradients record a [`GradFn`] beside the executor's graph: the
+//! Ops on tensors that require gradients record a `GradFn` beside the executor's graph: the
 //! op's backward rule and its input tensors. [`grad`] (or [`Tensor::backward`]) walks those
 //! records from the outputs back to the inputs in reverse topological order, asks each rule for
 //! its inputs' vector-Jacobian products, and sums contributions. Backward rules are written with
