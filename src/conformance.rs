@@ -654,6 +654,63 @@ fn apply(
             }
         }
         ("", "GlobalAveragePool") => vec![t(0)?.global_avg_pool2d()?],
+        ("", "LeakyRelu") => vec![t(0)?.leaky_relu(a.float("alpha", 0.01)?)?],
+        ("", "Gelu") => {
+            let approx = a.string("approximate", "none")?;
+            let tanh = match approx.as_str() {
+                "none" => false,
+                "tanh" => true,
+                other => return Err(bad(format!("Gelu: approximate={other} is not supported"))),
+            };
+            vec![t(0)?.gelu(tanh)?]
+        }
+        ("", "Softmax") => vec![t(0)?.softmax(a.int("axis", -1)? as isize)?],
+        ("", "LogSoftmax") => vec![t(0)?.log_softmax(a.int("axis", -1)? as isize)?],
+        ("", "SoftmaxCrossEntropyLoss") => {
+            let red = a.string("reduction", "mean")?;
+            if red != "mean" {
+                return Err(bad(format!(
+                    "SoftmaxCrossEntropyLoss: reduction {red} is not supported"
+                )));
+            }
+            if a.raw("ignore_index").is_some() {
+                return Err(bad(
+                    "SoftmaxCrossEntropyLoss: ignore_index is not supported",
+                ));
+            }
+            let labels = match input(1)? {
+                Val::I(v, s) => {
+                    let v: Vec<i32> = v
+                        .iter()
+                        .map(|&x| {
+                            i32::try_from(x).map_err(|_| bad(format!("label {x} out of i32 range")))
+                        })
+                        .collect::<Result<_>>()?;
+                    Tensor::from_slice(t(0)?.context(), &v, s)?
+                }
+                Val::T(_) => return Err(bad("SoftmaxCrossEntropyLoss: labels must be integers")),
+            };
+            let (loss, log_prob) = t(0)?.softmax_cross_entropy(&labels, opt_t(2)?)?;
+            vec![loss, log_prob]
+        }
+        ("", "LayerNormalization") => {
+            if a.int("stash_type", 1)? != 1 {
+                return Err(bad("LayerNormalization: stash_type must be 1 (float32)"));
+            }
+            let axis = a.int("axis", -1)? as isize;
+            let eps = a.float("epsilon", 1e-5)?;
+            vec![t(0)?.layer_norm(axis, opt_t(1)?, opt_t(2)?, eps)?]
+        }
+        ("", "BatchNormalization") => {
+            if a.int("training_mode", 0)? != 0 {
+                return Err(bad(
+                    "BatchNormalization: training_mode=1 is not supported by the runner",
+                ));
+            }
+            a.float("momentum", 0.9)?;
+            let eps = a.float("epsilon", 1e-5)?;
+            vec![t(0)?.batch_norm_inference(t(1)?, t(2)?, t(3)?, t(4)?, eps)?]
+        }
         _ => return Err(bad(format!("op {op} (domain {domain:?}) is not supported"))),
     };
     a.finish()?;

@@ -35,6 +35,7 @@ pub use error::{Error, Result};
 pub use executor::pool::MemoryStats;
 pub use executor::GpuTimer;
 pub use kernels::binary::BinaryOp;
+pub use kernels::norm::BatchNormTrain;
 pub use kernels::unary::UnaryOp;
 pub use tensor::Tensor;
 
