@@ -1,0 +1,1 @@
+//! Placeholder: datasets (being written).
