@@ -20,7 +20,6 @@ pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod conformance;
 pub mod context;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod data;
 pub mod dtype;
 pub mod error;
