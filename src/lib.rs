@@ -24,8 +24,12 @@ pub mod data;
 pub mod dtype;
 pub mod error;
 pub mod executor;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fsio;
 pub(crate) mod graph;
 pub mod kernels;
+//TMP pub mod nn;
+//TMP pub mod optim;
 pub mod reference;
 pub mod shape;
 pub mod tensor;

@@ -218,7 +218,7 @@ fn run_bench(
         print!("{}", bench::table(&results));
     }
     if let Some(path) = json {
-        kiln::bench::write_atomically(&path, bench::to_json(&results).as_bytes())?;
+        kiln::fsio::write_atomically(&path, bench::to_json(&results).as_bytes())?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

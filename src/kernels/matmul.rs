@@ -13,9 +13,9 @@ use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{DType, Tensor};
 
 /// Rows of C one workgroup computes (must match `TILE_M` in shaders/matmul.wgsl).
-const TILE_M: usize = 32;
+const TILE_M: usize = 64;
 /// Columns of C one workgroup computes (must match `TILE_N` in shaders/matmul.wgsl).
-const TILE_N: usize = 32;
+const TILE_N: usize = 96;
 
 /// One recorded matmul: `C[b] = op(A[b]) @ op(B[b])`, `op` an optional transpose of the last
 /// two dimensions. The plan is made (and checked) when the op is recorded.
@@ -249,6 +249,13 @@ impl Backward for MatmulBackward {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tile_sizes_match_the_shader() {
+        let src = crate::kernels::shader_source("matmul").unwrap_or_default();
+        assert!(src.contains(&format!("const TILE_M: u32 = {TILE_M}u;")));
+        assert!(src.contains(&format!("const TILE_N: u32 = {TILE_N}u;")));
+    }
 
     #[test]
     fn plan_broadcasts_batches_and_swaps_strides_for_transposes() {

@@ -1,0 +1,117 @@
+//! Checkpoints: a model's parameters, buffers and optimizer state as safetensors, with the
+//! epoch and optimizer step in the metadata. Files are written atomically: a temporary file in
+//! the same folder, flushed, then renamed over the target, so a crash never leaves a torn file.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::nn::Sequential;
+use crate::Tensor;
+
+const FORMAT: &str = "kiln-checkpoint-1";
+
+/// What a checkpoint records besides tensors.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointMeta {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Free-form notes (e.g. the model summary).
+    pub notes: HashMap<String, String>,
+}
+
+fn bad(reason: impl Into<String>) -> Error {
+    Error::invalid("checkpoint", reason)
+}
+
+/// Serializes the model (parameters, buffers, optimizer state) to safetensors bytes. Reads
+/// every tensor back from the GPU.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn to_bytes(model: &Sequential, meta: &CheckpointMeta) -> Result<Vec<u8>> {
+    let named = model.named_tensors();
+    let refs: Vec<&Tensor> = named.iter().map(|(_, t)| t).collect();
+    if let Some(first) = refs.first() {
+        first.context().realize(&refs)?;
+    }
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(named.len());
+    for (name, t) in &named {
+        let v = t.to_vec::<f32>()?;
+        data.push((name.clone(), t.shape().to_vec(), bytemuck::cast_slice(&v).to_vec()));
+    }
+    let views = data
+        .iter()
+        .map(|(n, s, b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| bad(format!("tensor {n}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut info = meta.notes.clone();
+    info.insert("format".into(), FORMAT.into());
+    info.insert("epoch".into(), meta.epoch.to_string());
+    info.insert("step".into(), meta.step.to_string());
+    safetensors::serialize(views, Some(info)).map_err(|e| bad(e.to_string()))
+}
+
+/// Loads a checkpoint made by [`to_bytes`] into `model` (same architecture, compiled with the
+/// same optimizer kind). Rejects corrupt files, other formats and mismatched shapes with the
+/// reason.
+pub fn from_bytes(model: &mut Sequential, bytes: &[u8]) -> Result<CheckpointMeta> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let info = header.metadata().clone().unwrap_or_default();
+    match info.get("format") {
+        Some(f) if f == FORMAT => {}
+        other => return Err(bad(format!("format is {other:?}, expected {FORMAT:?}"))),
+    }
+    let num = |k: &str| -> Result<u64> {
+        info.get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad(format!("metadata {k} is missing or not a number")))
+    };
+    let meta = CheckpointMeta {
+        epoch: num("epoch")? as usize,
+        step: num("step")?,
+        notes: info
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "format" | "epoch" | "step"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt: {e}")))?;
+    let ctx = model
+        .parameters()
+        .first()
+        .map(|p| p.value().context().clone())
+        .ok_or_else(|| bad("the model has no parameters"))?;
+    let mut tensors = HashMap::new();
+    for (name, view) in st.iter() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(bad(format!("tensor {name} is {:?}, expected F32", view.dtype())));
+        }
+        let v: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        tensors.insert(name.to_string(), Tensor::from_slice(&ctx, &v, view.shape())?);
+    }
+    model.load_named(tensors, meta.step)?;
+    Ok(meta)
+}
+
+/// Saves the model to `path` atomically.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn save(model: &Sequential, path: &std::path::Path, meta: &CheckpointMeta) -> Result<()> {
+    let bytes = to_bytes(model, meta)?;
+    crate::fsio::write_atomically(path, &bytes)
+        .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Loads a checkpoint file into `model`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load(model: &mut Sequential, path: &std::path::Path) -> Result<CheckpointMeta> {
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    from_bytes(model, &bytes)
+}

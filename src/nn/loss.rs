@@ -1,0 +1,70 @@
+//! Losses.
+
+use crate::error::{Error, Result};
+use crate::{DType, Tensor};
+
+/// A training loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Mean categorical cross-entropy against class indices. With `from_logits: false` the
+    /// model's output are probabilities; when its last layer is a softmax the model feeds the
+    /// softmax's input to a fused, numerically stable softmax cross-entropy instead.
+    CategoricalCrossEntropy {
+        /// Whether the model outputs logits.
+        from_logits: bool,
+    },
+    /// Mean squared error against f32 targets of the output's shape.
+    Mse,
+}
+
+impl Loss {
+    /// The loss of `output` against `target` (i32 class indices of the output's shape without
+    /// the class axis, or f32 values for MSE), as a tensor of shape [].
+    ///
+    /// Class scores may be (N, C) or (N, S, C); the latter is treated as N·S positions.
+    pub fn compute(self, output: &Tensor, target: &Tensor) -> Result<Tensor> {
+        match self {
+            Loss::Mse => {
+                if output.shape() != target.shape() {
+                    return Err(Error::shape("mse", output.shape(), target.shape()));
+                }
+                output.sub(target)?.square()?.mean_all()
+            }
+            Loss::CategoricalCrossEntropy { from_logits } => {
+                if target.dtype() != DType::I32 {
+                    return Err(Error::UnsupportedDType {
+                        op: "categorical_cross_entropy (targets must be i32 classes)",
+                        dtype: target.dtype(),
+                    });
+                }
+                let c = *output.shape().last().unwrap_or(&0);
+                let positions = output.numel() / c.max(1);
+                if target.numel() != positions {
+                    return Err(Error::shape(
+                        "categorical_cross_entropy",
+                        output.shape(),
+                        target.shape(),
+                    ));
+                }
+                let scores = output.reshape(&[positions, c])?;
+                let labels = target.reshape(&[positions])?;
+                if from_logits {
+                    Ok(scores.softmax_cross_entropy(&labels, None)?.0)
+                } else {
+                    // Probabilities: log clipped away from 0, as Keras does (eps 1e-7).
+                    let logp = scores.maximum(&Tensor::full(output.context(), &[], 1e-7)?)?.log()?;
+                    Ok(logp.softmax_cross_entropy_from_log_probs(&labels)?)
+                }
+            }
+        }
+    }
+}
+
+impl Tensor {
+    /// Mean negative log-likelihood of `labels` (i32, (N)) under log-probabilities (N, C).
+    pub fn softmax_cross_entropy_from_log_probs(&self, labels: &Tensor) -> Result<Tensor> {
+        // log_softmax of log-probabilities is the identity when they sum to 1; for clipped or
+        // unnormalized inputs it renormalizes, which is what a probability loss should do.
+        Ok(self.softmax_cross_entropy(labels, None)?.0)
+    }
+}

@@ -1,0 +1,124 @@
+//! Layers, models, losses and metrics for training on the GPU.
+//!
+//! A layer owns [`Parameter`]s: shared, swappable handles to tensors. During a training step the
+//! trainer marks each parameter as a gradient leaf, runs the forward pass, asks
+//! [`crate::autograd::grad`] for the gradients, and replaces every parameter with the
+//! optimizer's updated tensor; all of it is recorded lazily and realized in one submission.
+
+pub mod checkpoint;
+pub mod init;
+pub mod layers;
+pub mod loss;
+pub mod metrics;
+pub mod model;
+
+use std::sync::{Arc, Mutex};
+
+use crate::context::lock;
+use crate::error::Result;
+use crate::Tensor;
+
+pub use layers::*;
+pub use loss::Loss;
+pub use model::{EvalResult, FitOptions, History, Sequential};
+
+struct ParamState {
+    name: String,
+    value: Tensor,
+    leaf: Option<Tensor>,
+}
+
+/// A named, shared, replaceable tensor: a layer's weight, bias, or running statistic.
+/// Clones share the same slot, so the optimizer's update is seen by the layer.
+#[derive(Clone)]
+pub struct Parameter {
+    inner: Arc<Mutex<ParamState>>,
+}
+
+impl std::fmt::Debug for Parameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = lock(&self.inner);
+        write!(f, "Parameter({}, {:?})", s.name, s.value.shape())
+    }
+}
+
+impl Parameter {
+    /// A parameter holding `value`.
+    pub fn new(name: impl Into<String>, value: Tensor) -> Self {
+        Parameter {
+            inner: Arc::new(Mutex::new(ParamState {
+                name: name.into(),
+                value: value.detach(),
+                leaf: None,
+            })),
+        }
+    }
+
+    /// The parameter's name (unique within a model after [`Sequential::compile`]).
+    pub fn name(&self) -> String {
+        lock(&self.inner).name.clone()
+    }
+
+    pub(crate) fn set_name(&self, name: String) {
+        lock(&self.inner).name = name;
+    }
+
+    /// The current value (no autograd record).
+    pub fn value(&self) -> Tensor {
+        lock(&self.inner).value.clone()
+    }
+
+    /// Replaces the value (an optimizer step, a checkpoint load).
+    pub fn set(&self, value: Tensor) {
+        lock(&self.inner).value = value.detach();
+    }
+
+    /// What a forward pass should use: the gradient leaf while a training step tracks this
+    /// parameter, else the plain value.
+    pub fn get(&self) -> Tensor {
+        let s = lock(&self.inner);
+        s.leaf.clone().unwrap_or_else(|| s.value.clone())
+    }
+
+    /// Starts tracking: the value becomes a fresh gradient leaf, returned.
+    pub fn track(&self) -> Tensor {
+        let mut s = lock(&self.inner);
+        let leaf = s.value.with_grad();
+        s.leaf = Some(leaf.clone());
+        leaf
+    }
+
+    /// Stops tracking.
+    pub fn untrack(&self) {
+        lock(&self.inner).leaf = None;
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> Vec<usize> {
+        lock(&self.inner).value.shape().to_vec()
+    }
+
+    /// Whether two handles share one slot.
+    pub fn same(&self, other: &Parameter) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// One layer of a model.
+pub trait Layer: Send + Sync + std::any::Any {
+    /// The layer's kind and configuration, e.g. `Dense(784 -> 128)`.
+    fn describe(&self) -> String;
+
+    /// Applies the layer. `training` switches dropout masks and batch statistics on.
+    fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor>;
+
+    /// Trainable parameters.
+    fn parameters(&self) -> Vec<Parameter> {
+        Vec::new()
+    }
+
+    /// Non-trainable state saved in checkpoints (batch-norm running statistics).
+    fn buffers(&self) -> Vec<Parameter> {
+        Vec::new()
+    }
+}
