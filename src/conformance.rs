@@ -711,6 +711,77 @@ fn apply(
             let eps = a.float("epsilon", 1e-5)?;
             vec![t(0)?.batch_norm_inference(t(1)?, t(2)?, t(3)?, t(4)?, eps)?]
         }
+        ("", "RNN") | ("", "LSTM") | ("", "GRU") => {
+            let dir = a.string("direction", "forward")?;
+            if dir != "forward" {
+                return Err(bad(format!("{op}: direction {dir} is not supported")));
+            }
+            if a.int("layout", 0)? != 0 {
+                return Err(bad(format!("{op}: layout 1 is not supported")));
+            }
+            for k in ["activations", "activation_alpha", "activation_beta", "clip"] {
+                if a.raw(k).is_some() {
+                    return Err(bad(format!("{op}: attribute {k} is not supported")));
+                }
+            }
+            if op == "LSTM" && a.int("input_forget", 0)? != 0 {
+                return Err(bad("LSTM: input_forget is not supported"));
+            }
+            if inputs.get(4).and_then(Option::as_ref).is_some() {
+                return Err(bad(format!("{op}: sequence_lens is not supported")));
+            }
+            if op == "LSTM" && inputs.get(7).and_then(Option::as_ref).is_some() {
+                return Err(bad("LSTM: peepholes are not supported"));
+            }
+            let hidden = a.int("hidden_size", 0)?;
+            let (x, w, r) = (t(0)?, t(1)?, t(2)?);
+            let drop_dir = |x: &Tensor| -> Result<Tensor> {
+                let s = x.shape();
+                if s.first() != Some(&1) {
+                    return Err(bad(format!(
+                        "{op}: expected one direction, got shape {s:?}"
+                    )));
+                }
+                x.reshape(&s[1..])
+            };
+            let (w, r) = (drop_dir(w)?, drop_dir(r)?);
+            if hidden > 0 && r.shape().get(1) != Some(&(hidden as usize)) {
+                return Err(Error::shape(
+                    "RNN (hidden_size vs R)",
+                    &[hidden as usize],
+                    r.shape(),
+                ));
+            }
+            let b = opt_t(3)?.map(drop_dir).transpose()?;
+            let h0 = opt_t(5)?.map(drop_dir).transpose()?;
+            let out = match op {
+                "RNN" => crate::kernels::recurrent::rnn(x, &w, &r, b.as_ref(), h0.as_ref())?,
+                "LSTM" => {
+                    let c0 = opt_t(6)?.map(drop_dir).transpose()?;
+                    crate::kernels::recurrent::lstm(
+                        x,
+                        &w,
+                        &r,
+                        b.as_ref(),
+                        h0.as_ref(),
+                        c0.as_ref(),
+                    )?
+                }
+                _ => {
+                    let lbr = a.int("linear_before_reset", 0)? != 0;
+                    crate::kernels::recurrent::gru(x, &w, &r, b.as_ref(), h0.as_ref(), lbr)?
+                }
+            };
+            let ys = out.y.shape().to_vec();
+            let mut v = vec![
+                out.y.reshape(&[ys[0], 1, ys[1], ys[2]])?,
+                out.h.reshape(&[1, ys[1], ys[2]])?,
+            ];
+            if let Some(c) = out.c {
+                v.push(c.reshape(&[1, ys[1], ys[2]])?);
+            }
+            v
+        }
         _ => return Err(bad(format!("op {op} (domain {domain:?}) is not supported"))),
     };
     a.finish()?;
