@@ -30,6 +30,7 @@ pub(crate) mod graph;
 pub mod kernels;
 //TMP pub mod nn;
 //TMP pub mod optim;
+pub mod plot;
 pub mod reference;
 pub mod shape;
 pub mod tensor;
