@@ -782,6 +782,54 @@ fn apply(
             }
             v
         }
+        ("", "Conv") => {
+            no_auto_pad(op, &a)?;
+            let p = crate::kernels::conv::Conv2dParams {
+                stride: pair(op, "strides", a.ints("strides")?, 1)?,
+                padding: pads4(op, a.ints("pads")?)?,
+                dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
+                groups: usize::try_from(a.int("group", 1)?)
+                    .map_err(|_| bad("Conv: negative group"))?,
+            };
+            let w = t(1)?;
+            if let Some(ks) = a.ints("kernel_shape")? {
+                if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
+                    return Err(Error::shape(
+                        "Conv (kernel_shape vs W)",
+                        &usizes(op, "kernel_shape", &ks)?,
+                        w.shape(),
+                    ));
+                }
+            }
+            vec![t(0)?.conv2d(w, opt_t(2)?, &p)?]
+        }
+        ("", "ConvTranspose") => {
+            no_auto_pad(op, &a)?;
+            if a.ints("output_shape")?.is_some() {
+                return Err(bad(
+                    "ConvTranspose: output_shape is not supported (give pads)",
+                ));
+            }
+            let p = crate::kernels::conv::ConvTranspose2dParams {
+                stride: pair(op, "strides", a.ints("strides")?, 1)?,
+                padding: pads4(op, a.ints("pads")?)?,
+                output_padding: pair(op, "output_padding", a.ints("output_padding")?, 0)?,
+                dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
+                groups: usize::try_from(a.int("group", 1)?)
+                    .map_err(|_| bad("ConvTranspose: negative group"))?,
+            };
+            let w = t(1)?;
+            if let Some(ks) = a.ints("kernel_shape")? {
+                if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
+                    return Err(Error::shape(
+                        "ConvTranspose (kernel_shape vs W)",
+                        &usizes(op, "kernel_shape", &ks)?,
+                        w.shape(),
+                    ));
+                }
+            }
+            vec![t(0)?.conv_transpose2d(w, opt_t(2)?, &p)?]
+        }
         _ => return Err(bad(format!("op {op} (domain {domain:?}) is not supported"))),
     };
     a.finish()?;

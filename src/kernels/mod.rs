@@ -32,10 +32,6 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
     (
-        "conv_transpose2d",
-        include_str!("../../shaders/conv_transpose2d.wgsl"),
-    ),
-    (
         "cross_entropy",
         include_str!("../../shaders/cross_entropy.wgsl"),
     ),
