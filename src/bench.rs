@@ -192,6 +192,74 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
         ops: 1,
         build: Box::new(move || Ok(vec![a.matmul(&b)?])),
     });
+    for (n, c, h, m) in [
+        (32usize, 1usize, 28usize, 32usize),
+        (32, 32, 28, 64),
+        (16, 64, 56, 64),
+    ] {
+        let x = seeded(ctx, &[n, c, h, h], 10 + c as u64)?;
+        let w = seeded(ctx, &[m, c, 3, 3], 20 + c as u64)?;
+        let dy = seeded(ctx, &[n, m, h, h], 30 + c as u64)?;
+        let p = crate::kernels::conv::Conv2dParams {
+            padding: [1; 4],
+            ..Default::default()
+        };
+        let flops = 2.0 * (n * m * h * h * c * 9) as f64;
+        let bytes = 4.0 * (n * c * h * h + m * c * 9 + n * m * h * h) as f64;
+        let name = format!("conv2d_n{n}_c{c}_{h}x{h}_k{m}_3x3_p1");
+        let (x2, w2, p2) = (x.clone(), w.clone(), p.clone());
+        cases.push(Case {
+            name: name.clone(),
+            flops,
+            bytes,
+            ops: 1,
+            build: Box::new(move || Ok(vec![x2.conv2d(&w2, None, &p2)?])),
+        });
+        cases.push(Case {
+            name: format!("{name}_bwd"),
+            flops: 2.0 * flops,
+            bytes: 2.0 * bytes,
+            ops: 1,
+            build: Box::new(move || {
+                let (xg, wg) = (x.with_grad(), w.with_grad());
+                let y = xg.conv2d(&wg, None, &p)?;
+                let g = crate::autograd::grad(&[&y], &[&dy], &[&xg, &wg])?;
+                Ok(g.into_iter().flatten().collect())
+            }),
+        });
+    }
+    {
+        let (s, b, i, h) = (64usize, 32usize, 256usize, 256usize);
+        let x = seeded(ctx, &[s, b, i], 50)?;
+        let w = seeded(ctx, &[4 * h, i], 51)?.mul_scalar(0.05)?;
+        let r = seeded(ctx, &[4 * h, h], 52)?.mul_scalar(0.05)?;
+        let dy = seeded(ctx, &[s, b, h], 53)?;
+        let flops = 2.0 * (s * b * 4 * h * (i + h)) as f64;
+        let bytes = 4.0 * (s * b * (i + h) + 4 * h * (i + h)) as f64;
+        let (x2, w2, r2) = (x.clone(), w.clone(), r.clone());
+        cases.push(Case {
+            name: format!("lstm_s{s}_b{b}_h{h}"),
+            flops,
+            bytes,
+            ops: 1,
+            build: Box::new(move || {
+                let o = crate::kernels::recurrent::lstm(&x2, &w2, &r2, None, None, None)?;
+                Ok(vec![o.y])
+            }),
+        });
+        cases.push(Case {
+            name: format!("lstm_s{s}_b{b}_h{h}_bwd"),
+            flops: 3.0 * flops,
+            bytes: 2.0 * bytes,
+            ops: 1,
+            build: Box::new(move || {
+                let (xg, wg, rg) = (x.with_grad(), w.with_grad(), r.with_grad());
+                let o = crate::kernels::recurrent::lstm(&xg, &wg, &rg, None, None, None)?;
+                let g = crate::autograd::grad(&[&o.y], &[&dy], &[&xg, &wg, &rg])?;
+                Ok(g.into_iter().flatten().collect())
+            }),
+        });
+    }
     // NEW_CASES
     let x = seeded(ctx, &[1024], 5)?;
     let y = seeded(ctx, &[1024], 6)?;

@@ -18,10 +18,61 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[derive(clap::Args, Clone, Debug)]
+struct TrainArgs {
+    /// IDX folder (MNIST layout: train-/t10k- images and labels, raw or .gz); kiln's
+    /// procedural digits when absent.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Seed of initialization and shuffling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the checkpoint and plots go.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Training images to generate when no --data is given.
+    #[arg(long, default_value_t = 6000)]
+    procedural_count: usize,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print every adapter with its backend, device type, limits and features.
     Info,
+    /// Train the seed CNN on IDX digits from --data (or kiln's procedural digits), evaluate on
+    /// the test split after each epoch, and write the checkpoint, a training-curve PNG and the
+    /// confusion matrix into --out.
+    Train(TrainArgs),
+    /// Evaluate a checkpoint of the seed CNN on the test split.
+    Evaluate {
+        /// Checkpoint written by `kiln train`.
+        #[arg(long, default_value = "out/checkpoint.safetensors")]
+        checkpoint: PathBuf,
+        /// IDX folder (MNIST layout); the procedural digits when absent.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Print the seed CNN's predictions for the first test images.
+    Predict {
+        /// Checkpoint written by `kiln train`.
+        #[arg(long, default_value = "out/checkpoint.safetensors")]
+        checkpoint: PathBuf,
+        /// IDX folder (MNIST layout); the procedural digits when absent.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// How many test images.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
     /// Run an operator conformance set (DIR/cases.json + DIR/cases.safetensors) and print
     /// every failure, ending with `N passed, M failed`.
     Conformance {
@@ -54,6 +105,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => main_job(),
         Some(Command::Info) => info(),
+        Some(Command::Train(args)) => train(&args).map(|_| ()),
+        Some(Command::Evaluate { checkpoint, data }) => evaluate(&checkpoint, data.as_deref()),
+        Some(Command::Predict {
+            checkpoint,
+            data,
+            count,
+        }) => predict(&checkpoint, data.as_deref(), count),
         Some(Command::Conformance { dir, filter }) => conformance(&dir, filter.as_deref()),
         Some(Command::Bench {
             json,
@@ -79,8 +137,8 @@ fn adapter_line(ctx: &Context) -> String {
     )
 }
 
-/// The main job: open the adapter, check a matmul against the CPU reference, and print the
-/// benchmark summary.
+/// The main job: open the adapter, check a matmul against the CPU reference, and train the
+/// seed CNN briefly on kiln's procedural digits.
 fn main_job() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new()?;
     println!("adapter: {}", adapter_line(&ctx));
@@ -105,25 +163,199 @@ fn main_job() -> Result<(), Box<dyn std::error::Error>> {
     if !ok {
         return Err("matmul does not match the CPU reference".into());
     }
-    println!("benchmark summary (quick; `kiln bench` for the full run):");
-    let results = bench::run(
-        &ctx,
-        &BenchOptions {
-            filter: None,
-            quick: true,
-        },
-        |_, _, _| {},
-    )?;
-    print!("{}", bench::table(&results));
-    let s = ctx.memory_stats();
     println!(
-        "memory: peak {} MiB on the device, {} buffers, {} pipelines, {} dispatches in {} submissions",
-        s.peak_bytes >> 20,
-        s.buffers_created,
-        s.pipelines_created,
-        s.dispatches,
-        s.submissions
+        "training the seed CNN on 3,000 procedural digits for 2 epochs (`kiln train` for more)"
     );
+    let args = TrainArgs {
+        data: None,
+        epochs: 2,
+        batch_size: 64,
+        lr: 1e-3,
+        seed: 1,
+        out: PathBuf::from("out"),
+        procedural_count: 3000,
+    };
+    let acc = train(&args)?;
+    println!("the seed CNN reached {:.2}% test accuracy", acc * 100.0);
+    Ok(())
+}
+
+fn load_data(
+    data: Option<&std::path::Path>,
+    procedural: usize,
+    seed: u64,
+) -> Result<(kiln::data::Dataset, kiln::data::Dataset), Box<dyn std::error::Error>> {
+    Ok(match data {
+        Some(dir) => kiln::data::Dataset::load_idx_dir(dir)?,
+        None => (
+            kiln::data::procedural_digits(procedural, seed),
+            kiln::data::procedural_digits((procedural / 4).max(100), seed ^ 0xD161_7500),
+        ),
+    })
+}
+
+/// Trains the seed CNN; returns the final test accuracy.
+fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
+    use kiln::nn::checkpoint::{save, CheckpointMeta};
+    use kiln::nn::model::{FitOptions, Samples};
+    let ctx = Context::new()?;
+    let (train, test) = load_data(args.data.as_deref(), args.procedural_count, args.seed)?;
+    eprintln!(
+        "data: {} training and {} test images of {}x{} ({})",
+        train.n,
+        test.n,
+        train.rows,
+        train.cols,
+        args.data
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "kiln's procedural digits".into())
+    );
+    std::fs::create_dir_all(&args.out)?;
+    let mut model = kiln::nn::zoo::seed_cnn(&ctx, args.lr, args.seed)?;
+    let (x, y) = (Samples::images(&train), Samples::labels(&train));
+    let (tx, ty) = (Samples::images(&test), Samples::labels(&test));
+    let mut history = Vec::new();
+    let checkpoint = args.out.join("checkpoint.safetensors");
+    for epoch in 0..args.epochs {
+        let opts = FitOptions {
+            epochs: 1,
+            batch_size: args.batch_size,
+            seed: args.seed,
+            initial_epoch: epoch,
+            log_every: 10,
+            ..Default::default()
+        };
+        let mut h = model.fit(&x, &y, Some((&tx, &ty)), &opts)?;
+        history.append(&mut h.epochs);
+        let meta = CheckpointMeta {
+            epoch: epoch + 1,
+            step: model.optimizer().map_or(0, |o| o.steps()),
+            notes: [("model".to_string(), "seed_cnn".to_string())].into(),
+        };
+        save(&model, &checkpoint, &meta)?;
+    }
+    let last = history.last().ok_or("no epochs were run")?;
+    let val = last.val.clone().ok_or("no test evaluation")?;
+    // Training curves and the confusion matrix, as PNG.
+    let loss: Vec<f64> = history.iter().map(|e| e.loss).collect();
+    let val_loss: Vec<f64> = history
+        .iter()
+        .filter_map(|e| e.val.as_ref().map(|v| v.loss))
+        .collect();
+    let acc: Vec<f64> = history.iter().filter_map(|e| e.accuracy).collect();
+    let val_acc: Vec<f64> = history
+        .iter()
+        .filter_map(|e| e.val.as_ref().and_then(|v| v.accuracy))
+        .collect();
+    let p = kiln::plot::PALETTE;
+    kiln::plot::line_chart(
+        &[("train loss", &loss, p[0]), ("test loss", &val_loss, p[1])],
+        "seed CNN: loss per epoch",
+        "epoch",
+        "loss",
+        640,
+        400,
+    )?
+    .save_png(args.out.join("loss.png"))?;
+    kiln::plot::line_chart(
+        &[
+            ("train accuracy", &acc, p[0]),
+            ("test accuracy", &val_acc, p[1]),
+        ],
+        "seed CNN: accuracy per epoch",
+        "epoch",
+        "accuracy",
+        640,
+        400,
+    )?
+    .save_png(args.out.join("accuracy.png"))?;
+    if let Some(conf) = &val.confusion {
+        let labels: Vec<String> = (0..conf.counts.len()).map(|i| i.to_string()).collect();
+        kiln::plot::confusion_matrix_image(
+            &conf.counts,
+            &labels,
+            "seed CNN: test confusion matrix",
+        )?
+        .save_png(args.out.join("confusion.png"))?;
+        let (pr, rc, f1) = conf.macro_scores();
+        eprintln!("test precision {pr:.4} recall {rc:.4} F1 {f1:.4} (macro)");
+    }
+    let rate = history.iter().map(|e| e.samples_per_s).sum::<f64>() / history.len() as f64;
+    eprintln!(
+        "wrote {}, loss.png, accuracy.png and confusion.png in {}",
+        checkpoint.display(),
+        args.out.display()
+    );
+    let accuracy = val.accuracy.unwrap_or(0.0);
+    println!(
+        "test_accuracy={accuracy:.4} test_loss={:.4} epochs={} train_images_per_s={rate:.1}",
+        val.loss,
+        history.len()
+    );
+    Ok(accuracy)
+}
+
+fn load_checkpoint(
+    ctx: &Context,
+    checkpoint: &std::path::Path,
+) -> Result<kiln::nn::Sequential, Box<dyn std::error::Error>> {
+    let mut model = kiln::nn::zoo::seed_cnn(ctx, 1e-3, 0)?;
+    let meta = kiln::nn::checkpoint::load(&mut model, checkpoint)?;
+    eprintln!(
+        "loaded {} (epoch {}, step {})",
+        checkpoint.display(),
+        meta.epoch,
+        meta.step
+    );
+    Ok(model)
+}
+
+fn evaluate(
+    checkpoint: &std::path::Path,
+    data: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use kiln::nn::model::Samples;
+    let ctx = Context::new()?;
+    let model = load_checkpoint(&ctx, checkpoint)?;
+    let (_, test) = load_data(data, 6000, 1)?;
+    let r = model.evaluate(&Samples::images(&test), &Samples::labels(&test), 128)?;
+    println!(
+        "test_loss={:.4} test_accuracy={:.4}",
+        r.loss,
+        r.accuracy.unwrap_or(0.0)
+    );
+    if let Some(c) = &r.confusion {
+        let (p, rc, f1) = c.macro_scores();
+        println!("precision={p:.4} recall={rc:.4} f1={f1:.4} (macro)");
+        println!("confusion matrix (rows: true class, columns: predicted):");
+        for (i, row) in c.counts.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:>5}")).collect();
+            println!("{i}: {}", cells.join(""));
+        }
+    }
+    Ok(())
+}
+
+fn predict(
+    checkpoint: &std::path::Path,
+    data: Option<&std::path::Path>,
+    count: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use kiln::nn::model::Samples;
+    let ctx = Context::new()?;
+    let model = load_checkpoint(&ctx, checkpoint)?;
+    let (_, test) = load_data(data, 6000, 1)?;
+    let idx: Vec<usize> = (0..count.min(test.n)).collect();
+    let subset = test.subset(&idx)?;
+    let probs = model.predict(&Samples::images(&subset), 64)?;
+    for (i, row) in probs.chunks(10).enumerate() {
+        let best = kiln::nn::metrics::argmax_rows(row, 10)[0];
+        println!(
+            "image {i}: predicted {best} (p={:.3}), label {}",
+            row[best as usize], subset.labels[i]
+        );
+    }
     Ok(())
 }
 

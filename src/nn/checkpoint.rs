@@ -37,7 +37,11 @@ pub fn to_bytes(model: &Sequential, meta: &CheckpointMeta) -> Result<Vec<u8>> {
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(named.len());
     for (name, t) in &named {
         let v = t.to_vec::<f32>()?;
-        data.push((name.clone(), t.shape().to_vec(), bytemuck::cast_slice(&v).to_vec()));
+        data.push((
+            name.clone(),
+            t.shape().to_vec(),
+            bytemuck::cast_slice(&v).to_vec(),
+        ));
     }
     let views = data
         .iter()
@@ -79,7 +83,8 @@ pub fn from_bytes(model: &mut Sequential, bytes: &[u8]) -> Result<CheckpointMeta
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
-    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt: {e}")))?;
+    let st =
+        safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt: {e}")))?;
     let ctx = model
         .parameters()
         .first()
@@ -88,14 +93,20 @@ pub fn from_bytes(model: &mut Sequential, bytes: &[u8]) -> Result<CheckpointMeta
     let mut tensors = HashMap::new();
     for (name, view) in st.iter() {
         if view.dtype() != safetensors::Dtype::F32 {
-            return Err(bad(format!("tensor {name} is {:?}, expected F32", view.dtype())));
+            return Err(bad(format!(
+                "tensor {name} is {:?}, expected F32",
+                view.dtype()
+            )));
         }
         let v: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        tensors.insert(name.to_string(), Tensor::from_slice(&ctx, &v, view.shape())?);
+        tensors.insert(
+            name.to_string(),
+            Tensor::from_slice(&ctx, &v, view.shape())?,
+        );
     }
     model.load_named(tensors, meta.step)?;
     Ok(meta)
@@ -112,6 +123,7 @@ pub fn save(model: &Sequential, path: &std::path::Path, meta: &CheckpointMeta) -
 /// Loads a checkpoint file into `model`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(model: &mut Sequential, path: &std::path::Path) -> Result<CheckpointMeta> {
-    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
     from_bytes(model, &bytes)
 }

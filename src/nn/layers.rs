@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::kernels::attention::AttentionParams;
 use crate::kernels::conv::Conv2dParams;
 use crate::kernels::pool::Pool2dParams;
 use crate::kernels::recurrent;
@@ -97,7 +96,10 @@ impl Dense {
         seed: u64,
     ) -> Result<Self> {
         Ok(Dense {
-            w: Parameter::new("kernel", init.make(ctx, &[inputs, units], inputs, units, seed)?),
+            w: Parameter::new(
+                "kernel",
+                init.make(ctx, &[inputs, units], inputs, units, seed)?,
+            ),
             b: Parameter::new("bias", Tensor::zeros(ctx, &[units])?),
             activation,
             units: (inputs, units),
@@ -120,7 +122,10 @@ impl Dense {
 
 impl Layer for Dense {
     fn describe(&self) -> String {
-        let act = self.activation.map(|a| format!(", {}", a.label())).unwrap_or_default();
+        let act = self
+            .activation
+            .map(|a| format!(", {}", a.label()))
+            .unwrap_or_default();
         format!("Dense({} -> {}{act})", self.units.0, self.units.1)
     }
 
@@ -161,13 +166,18 @@ impl Conv2d {
         if in_channels % groups != 0 || filters % groups != 0 {
             return Err(Error::invalid(
                 "Conv2d",
-                format!("groups {groups} must divide in_channels {in_channels} and filters {filters}"),
+                format!(
+                    "groups {groups} must divide in_channels {in_channels} and filters {filters}"
+                ),
             ));
         }
         let fan_in = in_channels / groups * kernel[0] * kernel[1];
         let shape = [filters, in_channels / groups, kernel[0], kernel[1]];
         Ok(Conv2d {
-            w: Parameter::new("kernel", Init::HeNormal.make(ctx, &shape, fan_in, filters, seed)?),
+            w: Parameter::new(
+                "kernel",
+                Init::HeNormal.make(ctx, &shape, fan_in, filters, seed)?,
+            ),
             b: Parameter::new("bias", Tensor::zeros(ctx, &[filters])?),
             params,
             activation,
@@ -185,14 +195,25 @@ impl Conv2d {
         seed: u64,
     ) -> Result<Self> {
         let params = Conv2dParams::same([kernel, kernel]);
-        Self::new(ctx, in_channels, filters, [kernel, kernel], params, activation, seed)
+        Self::new(
+            ctx,
+            in_channels,
+            filters,
+            [kernel, kernel],
+            params,
+            activation,
+            seed,
+        )
     }
 }
 
 impl Layer for Conv2d {
     fn describe(&self) -> String {
         let (c, m, k) = self.channels;
-        let act = self.activation.map(|a| format!(", {}", a.label())).unwrap_or_default();
+        let act = self
+            .activation
+            .map(|a| format!(", {}", a.label()))
+            .unwrap_or_default();
         format!("Conv2d({c} -> {m}, {}x{}{act})", k[0], k[1])
     }
 
@@ -275,7 +296,10 @@ impl Dropout {
     /// Dropout with rate `p`, masks derived from `seed`.
     pub fn new(p: f32, seed: u64) -> Result<Self> {
         if !(0.0..1.0).contains(&p) {
-            return Err(Error::invalid("Dropout", format!("rate {p} is outside [0, 1)")));
+            return Err(Error::invalid(
+                "Dropout",
+                format!("rate {p} is outside [0, 1)"),
+            ));
         }
         Ok(Dropout {
             p,
@@ -328,7 +352,10 @@ impl BatchNorm2d {
 
 impl Layer for BatchNorm2d {
     fn describe(&self) -> String {
-        format!("BatchNorm2d({})", self.scale.shape().first().copied().unwrap_or(0))
+        format!(
+            "BatchNorm2d({})",
+            self.scale.shape().first().copied().unwrap_or(0)
+        )
     }
 
     fn forward(&self, x: &Tensor, training: bool) -> Result<Tensor> {
@@ -391,7 +418,12 @@ impl Layer for LayerNorm {
 
     fn forward(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
         let axis = x.rank() as isize - self.dims as isize;
-        x.layer_norm(axis, Some(&self.scale.get()), Some(&self.bias.get()), self.eps)
+        x.layer_norm(
+            axis,
+            Some(&self.scale.get()),
+            Some(&self.bias.get()),
+            self.eps,
+        )
     }
 
     fn parameters(&self) -> Vec<Parameter> {
@@ -409,7 +441,10 @@ impl Embedding {
     /// `vocab` rows of `dim`, N(0, 1) initialized.
     pub fn new(ctx: &Context, vocab: usize, dim: usize, seed: u64) -> Result<Self> {
         Ok(Embedding {
-            w: Parameter::new("embeddings", Tensor::randn(ctx, &[vocab, dim], 0.0, 1.0, seed)?),
+            w: Parameter::new(
+                "embeddings",
+                Tensor::randn(ctx, &[vocab, dim], 0.0, 1.0, seed)?,
+            ),
             size: (vocab, dim),
         })
     }
@@ -511,92 +546,5 @@ impl Layer for Recurrent {
 
     fn parameters(&self) -> Vec<Parameter> {
         vec![self.w.clone(), self.r.clone(), self.b.clone()]
-    }
-}
-
-/// Multi-head self-attention over (N, S, D): fused scaled dot-product attention between
-/// learned projections, optionally causal.
-pub struct MultiHeadAttention {
-    wq: Parameter,
-    wk: Parameter,
-    wv: Parameter,
-    wo: Parameter,
-    heads: usize,
-    dim: usize,
-    causal: bool,
-}
-
-impl MultiHeadAttention {
-    /// `heads` heads over model width `dim` (divisible by `heads`).
-    pub fn new(ctx: &Context, dim: usize, heads: usize, causal: bool, seed: u64) -> Result<Self> {
-        if heads == 0 || dim % heads != 0 {
-            return Err(Error::invalid(
-                "MultiHeadAttention",
-                format!("width {dim} is not divisible by {heads} heads"),
-            ));
-        }
-        let w = |k: u64, name: &str| -> Result<Parameter> {
-            Ok(Parameter::new(
-                name,
-                Init::GlorotUniform.make(ctx, &[dim, dim], dim, dim, seed ^ k)?,
-            ))
-        };
-        Ok(MultiHeadAttention {
-            wq: w(1, "wq")?,
-            wk: w(2, "wk")?,
-            wv: w(3, "wv")?,
-            wo: w(4, "wo")?,
-            heads,
-            dim,
-            causal,
-        })
-    }
-
-    /// Attention of queries from `x` over keys and values from `memory` (cross-attention when
-    /// they differ). Both (N, S, D).
-    pub fn attend(&self, x: &Tensor, memory: &Tensor) -> Result<Tensor> {
-        let (n, s, d) = match x.shape() {
-            [n, s, d] if *d == self.dim => (*n, *s, *d),
-            other => return Err(Error::shape("MultiHeadAttention", other, &[0, 0, self.dim])),
-        };
-        let sm = memory.shape().get(1).copied().unwrap_or(0);
-        let h = self.heads;
-        let split = |t: &Tensor, w: &Parameter, len: usize| -> Result<Tensor> {
-            t.reshape(&[n * len, d])?
-                .matmul(&w.get())?
-                .reshape(&[n, len, h, d / h])?
-                .permute(&[0, 2, 1, 3])
-        };
-        let q = split(x, &self.wq, s)?;
-        let k = split(memory, &self.wk, sm)?;
-        let v = split(memory, &self.wv, sm)?;
-        let p = AttentionParams {
-            scale: None,
-            causal: self.causal,
-        };
-        let y = q.attention(&k, &v, None, &p)?;
-        y.permute(&[0, 2, 1, 3])?
-            .reshape(&[n * s, d])?
-            .matmul(&self.wo.get())?
-            .reshape(&[n, s, d])
-    }
-}
-
-impl Layer for MultiHeadAttention {
-    fn describe(&self) -> String {
-        format!(
-            "MultiHeadAttention(width {}, {} heads{})",
-            self.dim,
-            self.heads,
-            if self.causal { ", causal" } else { "" }
-        )
-    }
-
-    fn forward(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
-        self.attend(x, x)
-    }
-
-    fn parameters(&self) -> Vec<Parameter> {
-        vec![self.wq.clone(), self.wk.clone(), self.wv.clone(), self.wo.clone()]
     }
 }

@@ -52,7 +52,9 @@ impl Loss {
                     Ok(scores.softmax_cross_entropy(&labels, None)?.0)
                 } else {
                     // Probabilities: log clipped away from 0, as Keras does (eps 1e-7).
-                    let logp = scores.maximum(&Tensor::full(output.context(), &[], 1e-7)?)?.log()?;
+                    let logp = scores
+                        .maximum(&Tensor::full(output.context(), &[], 1e-7)?)?
+                        .log()?;
                     Ok(logp.softmax_cross_entropy_from_log_probs(&labels)?)
                 }
             }

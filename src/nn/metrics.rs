@@ -53,7 +53,13 @@ impl Confusion {
         self.precision()
             .iter()
             .zip(self.recall())
-            .map(|(&p, r)| if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 })
+            .map(|(&p, r)| {
+                if p + r > 0.0 {
+                    2.0 * p * r / (p + r)
+                } else {
+                    0.0
+                }
+            })
             .collect()
     }
 

@@ -11,6 +11,7 @@ pub mod layers;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod zoo;
 
 use std::sync::{Arc, Mutex};
 

@@ -35,6 +35,16 @@ pub struct Samples {
 }
 
 impl Samples {
+    /// A dataset's images as (1, rows, cols) samples.
+    pub fn images(ds: &crate::data::Dataset) -> Self {
+        Samples::f32(ds.images.clone(), &[1, ds.rows, ds.cols])
+    }
+
+    /// A dataset's labels as class indices.
+    pub fn labels(ds: &crate::data::Dataset) -> Self {
+        Samples::i32(ds.labels.iter().map(|&l| i32::from(l)).collect(), &[])
+    }
+
     /// Float samples of `shape`.
     pub fn f32(data: Vec<f32>, shape: &[usize]) -> Self {
         Samples {
@@ -76,7 +86,10 @@ impl Samples {
         shape.extend(&self.shape);
         let n = self.len();
         if let Some(&bad) = idx.iter().find(|&&i| i >= n) {
-            return Err(Error::invalid("Samples::gather", format!("index {bad} of {n} samples")));
+            return Err(Error::invalid(
+                "Samples::gather",
+                format!("index {bad} of {n} samples"),
+            ));
         }
         match &self.data {
             Array::F32(v) => {
@@ -102,10 +115,14 @@ impl Samples {
             return None;
         };
         let per = self.per();
-        Some(idx.iter().flat_map(|&i| v[i * per..(i + 1) * per].iter().copied()).collect())
+        Some(
+            idx.iter()
+                .flat_map(|&i| v[i * per..(i + 1) * per].iter().copied())
+                .collect(),
+        )
     }
 
-    fn labels(&self) -> Option<Vec<u32>> {
+    fn class_labels(&self) -> Option<Vec<u32>> {
         match &self.data {
             Array::I32(v) => Some(v.iter().map(|&x| x.max(0) as u32).collect()),
             Array::F32(_) => None,
@@ -221,7 +238,11 @@ impl Sequential {
         let mut s = String::new();
         let mut total = 0;
         for (i, l) in self.layers.iter().enumerate() {
-            let n: usize = l.parameters().iter().map(|p| p.shape().iter().product::<usize>()).sum();
+            let n: usize = l
+                .parameters()
+                .iter()
+                .map(|p| p.shape().iter().product::<usize>())
+                .sum();
             total += n;
             s.push_str(&format!("{i:>3}  {:<44} {n:>10} params\n", l.describe()));
         }
@@ -288,7 +309,13 @@ impl Sequential {
 
     /// The output and the loss. When the loss takes probabilities and the last layer's
     /// softmax can be fused, the loss is computed from the logits (same value, stable).
-    fn output_and_loss(&self, x: &Tensor, y: &Tensor, loss: Loss, training: bool) -> Result<(Tensor, Tensor)> {
+    fn output_and_loss(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        loss: Loss,
+        training: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let fuse = matches!(loss, Loss::CategoricalCrossEntropy { from_logits: false });
         let n = self.layers.len();
         if fuse && n > 0 {
@@ -350,7 +377,7 @@ impl Sequential {
         if self.compiled.is_none() {
             return Err(Error::invalid("fit", "call compile before fit"));
         }
-        let classify = y.labels().is_some();
+        let classify = y.class_labels().is_some();
         let mut history = History::default();
         let steps_per_epoch = n.div_ceil(opts.batch_size);
         for epoch in opts.initial_epoch..opts.initial_epoch + opts.epochs {
@@ -493,7 +520,10 @@ impl Sequential {
             .ok_or_else(|| Error::invalid("evaluate", "call compile first"))?;
         let n = x.len();
         if y.len() != n || batch_size == 0 {
-            return Err(Error::invalid("evaluate", format!("{n} inputs, {} targets", y.len())));
+            return Err(Error::invalid(
+                "evaluate",
+                format!("{n} inputs, {} targets", y.len()),
+            ));
         }
         let all: Vec<usize> = (0..n).collect();
         let mut loss_sum = 0.0f64;
@@ -506,14 +536,14 @@ impl Sequential {
                 let (out, loss) = self.output_and_loss(&xb, &yb, loss_fn, false)?;
                 self.ctx.realize(&[&out, &loss])?;
                 loss_sum += f64::from(loss.item::<f32>()?) * idx.len() as f64;
-                if y.labels().is_some() {
+                if y.class_labels().is_some() {
                     classes = *out.shape().last().unwrap_or(&1);
                     predicted.extend(argmax_rows(&out.to_vec::<f32>()?, classes));
                 }
             }
             Ok(())
         })?;
-        let (accuracy, confusion) = match y.labels() {
+        let (accuracy, confusion) = match y.class_labels() {
             Some(truth) => {
                 let conf = Confusion::new(classes, &truth, &predicted);
                 (Some(conf.accuracy()), Some(conf))
@@ -556,7 +586,10 @@ impl Sequential {
             let state = c.optimizer.state();
             for (k, t) in state.into_iter().enumerate() {
                 let p = &params[k / names.len().max(1)];
-                v.push((format!("optim.{}.{}", p.name(), names[k % names.len().max(1)]), t));
+                v.push((
+                    format!("optim.{}.{}", p.name(), names[k % names.len().max(1)]),
+                    t,
+                ));
             }
         }
         v
@@ -564,10 +597,11 @@ impl Sequential {
 
     /// Restores tensors saved by [`Sequential::named_tensors`]; `step` is the optimizer's.
     pub fn load_named(&mut self, mut tensors: HashMap<String, Tensor>, step: u64) -> Result<()> {
+        let has_state = tensors.keys().any(|k| k.starts_with("optim."));
         let mut take = |name: String, shape: &[usize]| -> Result<Tensor> {
-            let t = tensors
-                .remove(&name)
-                .ok_or_else(|| Error::invalid("load", format!("checkpoint has no tensor {name}")))?;
+            let t = tensors.remove(&name).ok_or_else(|| {
+                Error::invalid("load", format!("checkpoint has no tensor {name}"))
+            })?;
             if t.shape() != shape {
                 return Err(Error::shape("load (checkpoint vs model)", t.shape(), shape));
             }
@@ -580,7 +614,7 @@ impl Sequential {
         for b in self.buffers() {
             b.set(take(format!("buffer.{}", b.name()), &b.shape())?);
         }
-        if let Some(opt) = self.optimizer_mut() {
+        if let (Some(opt), true) = (self.optimizer_mut(), has_state || step > 0) {
             let names = opt.state_names();
             let mut state = Vec::new();
             for p in &params {
@@ -645,7 +679,11 @@ fn progress_bar(opts: &FitOptions, epoch: usize, steps: usize) -> Option<Bar> {
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
-        bar.set_prefix(format!("{}/{}", epoch + 1, opts.initial_epoch + opts.epochs));
+        bar.set_prefix(format!(
+            "{}/{}",
+            epoch + 1,
+            opts.initial_epoch + opts.epochs
+        ));
         bar.enable_steady_tick(std::time::Duration::from_millis(500));
         Some(bar)
     }
@@ -667,10 +705,12 @@ fn epoch_line(s: &EpochStats, total: usize) -> String {
             line.push_str(&format!(" val_accuracy {a:.4}"));
         }
     }
-    line.push_str(&format!(" ({:.1}s, {:.1} samples/s)", s.seconds, s.samples_per_s));
+    line.push_str(&format!(
+        " ({:.1}s, {:.1} samples/s)",
+        s.seconds, s.samples_per_s
+    ));
     line
 }
-
 
 /// One-hot rows (positions, classes) for class labels; out-of-range labels give a zero row.
 fn onehot(ctx: &Context, labels: &[i32], classes: usize) -> Result<Tensor> {
