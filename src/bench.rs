@@ -260,6 +260,38 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             }),
         });
     }
+    for s in [256usize, 1024] {
+        let (b, h, d) = (4usize, 8usize, 64usize);
+        let q = seeded(ctx, &[b, h, s, d], 40)?;
+        let k = seeded(ctx, &[b, h, s, d], 41)?;
+        let v = seeded(ctx, &[b, h, s, d], 42)?;
+        let dy = seeded(ctx, &[b, h, s, d], 43)?;
+        let flops = 4.0 * (b * h * s * s * d) as f64;
+        let bytes = 4.0 * 4.0 * (b * h * s * d) as f64;
+        let p = crate::kernels::attention::AttentionParams::default();
+        let name = format!("attn_fused_b{b}_h{h}_s{s}_d{d}");
+        let (q2, k2, v2, p2) = (q.clone(), k.clone(), v.clone(), p.clone());
+        cases.push(Case {
+            name: name.clone(),
+            flops,
+            bytes,
+            ops: 1,
+            build: Box::new(move || Ok(vec![q2.attention(&k2, &v2, None, &p2)?])),
+        });
+        cases.push(Case {
+            name: format!("{name}_bwd"),
+            // Backward recomputes QK^T and does four more products of the same size.
+            flops: 2.5 * flops,
+            bytes: 2.0 * bytes,
+            ops: 1,
+            build: Box::new(move || {
+                let (qg, kg, vg) = (q.with_grad(), k.with_grad(), v.with_grad());
+                let y = qg.attention(&kg, &vg, None, &p)?;
+                let g = crate::autograd::grad(&[&y], &[&dy], &[&qg, &kg, &vg])?;
+                Ok(g.into_iter().flatten().collect())
+            }),
+        });
+    }
     // NEW_CASES
     let x = seeded(ctx, &[1024], 5)?;
     let y = seeded(ctx, &[1024], 6)?;

@@ -830,6 +830,54 @@ fn apply(
             }
             vec![t(0)?.conv_transpose2d(w, opt_t(2)?, &p)?]
         }
+        ("", "Attention") => {
+            for k in ["qk_matmul_output_mode", "softcap"] {
+                if a.raw(k).is_some_and(|v| v.as_f64() != Some(0.0)) {
+                    return Err(bad(format!("Attention: attribute {k} is not supported")));
+                }
+            }
+            if inputs.len() > 4 && inputs[4..].iter().any(Option::is_some) {
+                return Err(bad(
+                    "Attention: past_key/past_value/nonpad_kv_seqlen inputs are not supported",
+                ));
+            }
+            let p = crate::kernels::attention::AttentionParams {
+                scale: a.opt_float("scale")?,
+                causal: a.int("is_causal", 0)? != 0,
+            };
+            let (q, k, v) = (t(0)?, t(1)?, t(2)?);
+            let mask = opt_t(3)?;
+            if q.rank() == 3 {
+                let hq = a.int("q_num_heads", 0)?;
+                let hkv = a.int("kv_num_heads", 0)?;
+                if hq <= 0 || hkv <= 0 {
+                    return Err(bad(
+                        "Attention: 3-D inputs need q_num_heads and kv_num_heads",
+                    ));
+                }
+                let (hq, hkv) = (hq as usize, hkv as usize);
+                let split = |x: &Tensor, h: usize| -> Result<Tensor> {
+                    let s = x.shape();
+                    if s[2] % h != 0 {
+                        return Err(bad(format!(
+                            "Attention: hidden size {} not divisible by {h} heads",
+                            s[2]
+                        )));
+                    }
+                    x.reshape(&[s[0], s[1], h, s[2] / h])?
+                        .permute(&[0, 2, 1, 3])
+                };
+                let y = split(q, hq)?.attention(&split(k, hkv)?, &split(v, hkv)?, mask, &p)?;
+                let ys = y.shape().to_vec();
+                vec![y
+                    .permute(&[0, 2, 1, 3])?
+                    .reshape(&[ys[0], ys[2], ys[1] * ys[3]])?]
+            } else {
+                a.int("q_num_heads", 0)?;
+                a.int("kv_num_heads", 0)?;
+                vec![q.attention(k, v, mask, &p)?]
+            }
+        }
         _ => return Err(bad(format!("op {op} (domain {domain:?}) is not supported"))),
     };
     a.finish()?;

@@ -112,7 +112,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> Self {
+    /// An [`Error::InvalidArgument`] for `op`.
+    pub fn invalid(op: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
             op,
             reason: reason.into(),

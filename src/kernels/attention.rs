@@ -1,1 +1,487 @@
-//! Placeholder: the attention kernels (being written).
+//! Scaled dot-product attention (shaders/attention.wgsl): one fused flash-attention forward
+//! kernel that never stores the score matrix and also saves each row's logsumexp, and
+//! FlashAttention-2 backward kernels (dQ per block of queries; dK and dV per block of keys,
+//! summing the query heads of a grouped-query kv head) that recompute the probabilities.
+
+use crate::autograd::{record1, Backward};
+use crate::error::{Error, Result};
+use crate::graph::{Kernel, Launch};
+use crate::kernels::{groups, launch, launch_multi};
+use crate::shape::{broadcast_shape, broadcast_strides, numel};
+use crate::{DType, Tensor};
+
+const OP: &str = "attention";
+/// Invocations per workgroup (`WG` in the shader).
+const WG: usize = 32;
+/// Query rows (keys) one dQ (dK/dV) workgroup covers (`WG · TMB` in the shader).
+const BACKWARD_BLOCK: usize = 4 * WG;
+/// Widest heads (`HD4 + HDV4` capacity, in vec4s) for which the forward keeps 8 rows per
+/// invocation rather than 4: past that, 8 rows compile too slowly on the CPU emulators.
+const ROWS8_MAX_CHUNKS: u32 = 32;
+/// The largest head dim (of q/k or of v) the kernels hold (`MAXC` vec4s in the shader).
+pub const MAX_HEAD_DIM: usize = 128;
+
+/// Options of [`Tensor::attention`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttentionParams {
+    /// Multiplies `Q·Kᵀ`; `None` means `1 / sqrt(head_dim)`.
+    pub scale: Option<f32>,
+    /// Query `i` sees only keys `j <= i` (aligned to the top-left when the query and key
+    /// lengths differ, as ONNX does).
+    pub causal: bool,
+}
+
+/// The checked shapes and options of one attention call.
+#[derive(Clone, Debug)]
+struct Plan {
+    batch: usize,
+    hq: usize,
+    hkv: usize,
+    sq: usize,
+    skv: usize,
+    d: usize,
+    dv: usize,
+    scale: f32,
+    causal: bool,
+    /// The mask's element strides over (B, HQ, SQ, SKV), 0 where it is broadcast.
+    mask: Option<[usize; 4]>,
+}
+
+/// Capacity class of a head dim of `n` vec4 chunks (the shader's `HD4`/`HDV4`, a loop bound the
+/// compiler unrolls): exact up to 4, then multiples of 4, so one pipeline serves a range of
+/// head dims.
+fn capacity(n: usize) -> u32 {
+    let c = if n <= 4 { n.max(1) } else { n.div_ceil(4) * 4 };
+    c as u32
+}
+
+impl Plan {
+    fn new(
+        q: &[usize],
+        k: &[usize],
+        v: &[usize],
+        mask: Option<&[usize]>,
+        p: &AttentionParams,
+    ) -> Result<Plan> {
+        let (&[batch, hq, sq, d], &[kb, hkv, skv, kd]) = (q, k) else {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "q and k must be 4-D (batch, heads, seq, head_dim), got shapes {q:?} and {k:?}"
+                ),
+            ));
+        };
+        let &[vb, vh, vs, dv] = v else {
+            return Err(Error::invalid(
+                OP,
+                format!("v must be 4-D (batch, kv_heads, seq, head_dim), got shape {v:?}"),
+            ));
+        };
+        if kb != batch || kd != d || hkv == 0 || hq % hkv != 0 {
+            return Err(Error::shape(OP, q, k));
+        }
+        if (vb, vh, vs) != (kb, hkv, skv) {
+            return Err(Error::shape(OP, k, v));
+        }
+        if d > MAX_HEAD_DIM || dv > MAX_HEAD_DIM {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "head dims up to {MAX_HEAD_DIM} are supported, got {d} (q, k) and {dv} (v)"
+                ),
+            ));
+        }
+        let scale = match p.scale {
+            Some(s) if !s.is_finite() => {
+                return Err(Error::invalid(OP, format!("scale must be finite, got {s}")))
+            }
+            Some(s) => s,
+            None => 1.0 / (d.max(1) as f32).sqrt(),
+        };
+        let full = [batch, hq, sq, skv];
+        let mask = match mask {
+            None => None,
+            Some(m) => {
+                let b = broadcast_shape(OP, m, &full).map_err(|_| Error::shape(OP, m, &full))?;
+                if b != full {
+                    return Err(Error::shape(OP, m, &full));
+                }
+                let s = broadcast_strides(m, &full);
+                Some([s[0], s[1], s[2], s[3]])
+            }
+        };
+        let plan = Plan {
+            batch,
+            hq,
+            hkv,
+            sq,
+            skv,
+            d,
+            dv,
+            scale,
+            causal: p.causal,
+            mask,
+        };
+        // Every index the shaders compute is a u32.
+        let largest = [
+            numel(q),
+            numel(k),
+            numel(v),
+            batch * hq * sq * dv,
+            plan.mask.map_or(0, |_| numel(&full)),
+        ];
+        if largest.iter().any(|&n| n > u32::MAX as usize / 4) {
+            return Err(Error::invalid(
+                OP,
+                format!("tensors of shapes {q:?}, {k:?}, {v:?} are too large to index with u32"),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// The shader's `Params` words, with `nblk` blocks per head.
+    fn words(&self, nblk: usize) -> Vec<u32> {
+        let mut w = vec![0u32; 16];
+        w[0] = self.batch as u32;
+        w[1] = self.hq as u32;
+        w[2] = (self.hq / self.hkv) as u32;
+        w[3] = self.sq as u32;
+        w[4] = self.skv as u32;
+        w[5] = self.d as u32;
+        w[6] = self.dv as u32;
+        w[7] = (self.scale * std::f32::consts::LOG2_E).to_bits();
+        w[8] = nblk as u32;
+        w[9] = self.d.div_ceil(4) as u32;
+        w[10] = self.dv.div_ceil(4) as u32;
+        w[11] = self.scale.to_bits();
+        if let Some(s) = self.mask {
+            for (i, &x) in s.iter().enumerate() {
+                w[12 + i] = x as u32;
+            }
+        }
+        w
+    }
+
+    fn constants(&self) -> Vec<(&'static str, u32)> {
+        vec![
+            ("HD4", capacity(self.d.div_ceil(4))),
+            ("HDV4", capacity(self.dv.div_ceil(4))),
+            ("ROWS8", u32::from(self.rows8())),
+            ("CAUSAL", u32::from(self.causal)),
+            ("MASKED", u32::from(self.mask.is_some())),
+        ]
+    }
+
+    /// Whether the forward keeps 8 rows per invocation (else 4).
+    fn rows8(&self) -> bool {
+        capacity(self.d.div_ceil(4)) + capacity(self.dv.div_ceil(4)) <= ROWS8_MAX_CHUNKS
+    }
+
+    /// Query rows one forward workgroup covers.
+    fn forward_block(&self) -> usize {
+        WG * if self.rows8() { 8 } else { 4 }
+    }
+}
+
+/// The forward kernel: inputs q, k, v (rows padded to multiples of 4), mask (or a stand-in);
+/// outputs y (B, HQ, SQ, DV) and lse (B, HQ, SQ).
+#[derive(Debug)]
+struct Forward(Plan);
+
+impl Kernel for Forward {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
+        let p = &self.0;
+        let nblk = p.sq.div_ceil(p.forward_block());
+        launch_multi(
+            "attention",
+            "attention",
+            p.constants(),
+            4,
+            2,
+            p.words(nblk),
+            (p.batch * p.hq * nblk) as u64,
+        )
+    }
+}
+
+/// Zero-pads rows of `n` values to `np` (a multiple of 4).
+#[derive(Debug)]
+struct Pad {
+    rows: usize,
+    n: usize,
+    np: usize,
+}
+
+impl Kernel for Pad {
+    fn name(&self) -> &'static str {
+        "attention_pad"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
+        let w = vec![self.rows as u32, self.n as u32, self.np as u32, 0];
+        launch(
+            "attention",
+            "attention_pad",
+            Vec::new(),
+            1,
+            w,
+            groups(self.rows * self.np, 64),
+        )
+    }
+}
+
+/// `x` with its last dimension zero-padded to a multiple of 4 (itself if it already is one), so
+/// the kernels can read its rows as whole vec4s.
+fn padded(x: &Tensor) -> Result<Tensor> {
+    let n = x.shape.last().copied().unwrap_or(1);
+    if n % 4 == 0 {
+        return Ok(x.detach());
+    }
+    let np = n.div_ceil(4) * 4;
+    let mut shape = x.shape.clone();
+    if let Some(l) = shape.last_mut() {
+        *l = np;
+    }
+    let rows = x.numel().checked_div(n).unwrap_or(0);
+    Tensor::from_op(
+        &x.ctx,
+        Pad { rows, n, np },
+        vec![x.detach()],
+        shape,
+        DType::F32,
+    )
+}
+
+/// `delta = rowsum(dO ∘ y)` with the lse in base 2: inputs y, dO, lse; output (B, HQ, SQ, 2).
+#[derive(Debug)]
+struct Delta(Plan);
+
+impl Kernel for Delta {
+    fn name(&self) -> &'static str {
+        "attention_delta"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
+        let p = &self.0;
+        launch(
+            "attention",
+            "attention_delta",
+            Vec::new(),
+            3,
+            p.words(0),
+            groups(p.batch * p.hq * p.sq, 64),
+        )
+    }
+}
+
+/// dQ: inputs q, k, v, mask, dO (padded rows), stats; output (B, HQ, SQ, D).
+#[derive(Debug)]
+struct BackwardQ(Plan);
+
+impl Kernel for BackwardQ {
+    fn name(&self) -> &'static str {
+        "attention_backward_q"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
+        let p = &self.0;
+        let nblk = p.sq.div_ceil(BACKWARD_BLOCK);
+        launch(
+            "attention",
+            "attention_backward_q",
+            p.constants(),
+            6,
+            p.words(nblk),
+            (p.batch * p.hq * nblk) as u64,
+        )
+    }
+}
+
+/// dK and dV: inputs q, k, v, mask, dO (padded rows), stats; outputs (B, HKV, SKV, D) and
+/// (B, HKV, SKV, DV).
+#[derive(Debug)]
+struct BackwardKv(Plan);
+
+impl Kernel for BackwardKv {
+    fn name(&self) -> &'static str {
+        "attention_backward_kv"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
+        let p = &self.0;
+        let nblk = p.skv.div_ceil(BACKWARD_BLOCK);
+        launch_multi(
+            "attention",
+            "attention_backward_kv",
+            p.constants(),
+            6,
+            2,
+            p.words(nblk),
+            (p.batch * p.hkv * nblk) as u64,
+        )
+    }
+}
+
+/// Gradients of attention with respect to q, k and v (the mask gets none).
+#[derive(Debug)]
+struct AttentionBackward {
+    plan: Plan,
+    /// The forward's output and per-row logsumexp (detached).
+    y: Tensor,
+    lse: Tensor,
+    mask: Option<Tensor>,
+}
+
+impl Backward for AttentionBackward {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn backward(
+        &self,
+        grads: &[Option<Tensor>],
+        inputs: &[Tensor],
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (Some(g), [q, k, v]) = (&grads[0], inputs) else {
+            return Ok(vec![None; inputs.len()]);
+        };
+        let p = &self.plan;
+        let ctx = &q.ctx;
+        let stats = Tensor::from_op(
+            ctx,
+            Delta(p.clone()),
+            vec![self.y.clone(), g.detach(), self.lse.clone()],
+            vec![p.batch, p.hq, p.sq, 2],
+            DType::F32,
+        )?;
+        let (qp, kp, vp, gp) = (padded(q)?, padded(k)?, padded(v)?, padded(g)?);
+        let m = self.mask.clone().unwrap_or_else(|| qp.clone());
+        let ins = vec![qp, kp, vp, m, gp, stats];
+        let dq = if needs[0] {
+            Some(Tensor::from_op(
+                ctx,
+                BackwardQ(p.clone()),
+                ins.clone(),
+                q.shape.clone(),
+                DType::F32,
+            )?)
+        } else {
+            None
+        };
+        let (dk, dv) = if needs[1] || needs[2] {
+            let mut kv = Tensor::from_op_multi(
+                ctx,
+                BackwardKv(p.clone()),
+                ins,
+                vec![(k.shape.clone(), DType::F32), (v.shape.clone(), DType::F32)],
+            )?;
+            let dv = kv.pop();
+            let dk = kv.pop();
+            (dk.filter(|_| needs[1]), dv.filter(|_| needs[2]))
+        } else {
+            (None, None)
+        };
+        Ok(vec![dq, dk, dv])
+    }
+}
+
+impl Tensor {
+    /// Scaled dot-product attention: `softmax(Q·Kᵀ·scale + mask)·V`, with `self` as Q.
+    ///
+    /// Shapes: q `(B, Hq, Sq, D)`, k `(B, Hkv, Skv, D)`, v `(B, Hkv, Skv, Dv)`, where `Hq` is a
+    /// multiple of `Hkv` (grouped-query attention: kv head `j` serves q heads `j·r .. j·r+r−1`,
+    /// `r = Hq / Hkv`). `mask` is an optional additive f32 mask that broadcasts (NumPy rules) to
+    /// `(B, Hq, Sq, Skv)` and may hold `-inf` (a row that sees no key at all gives zeros).
+    /// `p.causal` lets query `i` see keys `j <= i`. Returns `(B, Hq, Sq, Dv)`. Head dims up to
+    /// [`MAX_HEAD_DIM`] are supported.
+    ///
+    /// One fused kernel computes it without storing the score matrix; gradients flow to q, k
+    /// and v (not to the mask).
+    ///
+    /// Errors: [`Error::ShapeMismatch`] (naming both shapes) when q, k, v or the mask disagree;
+    /// [`Error::InvalidArgument`] for inputs that are not 4-D, a non-finite scale, or head dims
+    /// over [`MAX_HEAD_DIM`]; a non-f32 input.
+    pub fn attention(
+        &self,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        p: &AttentionParams,
+    ) -> Result<Tensor> {
+        for t in [Some(self), Some(k), Some(v), mask].into_iter().flatten() {
+            t.check_dtype(OP, DType::F32)?;
+        }
+        let plan = Plan::new(
+            &self.shape,
+            &k.shape,
+            &v.shape,
+            mask.map(|m| &m.shape[..]),
+            p,
+        )?;
+        let (qp, kp, vp) = (padded(self)?, padded(k)?, padded(v)?);
+        let m = mask.map_or_else(|| qp.clone(), Tensor::detach);
+        let mut outs = Tensor::from_op_multi(
+            &self.ctx,
+            Forward(plan.clone()),
+            vec![qp, kp, vp, m],
+            vec![
+                (vec![plan.batch, plan.hq, plan.sq, plan.dv], DType::F32),
+                (vec![plan.batch, plan.hq, plan.sq], DType::F32),
+            ],
+        )?;
+        let (Some(lse), Some(y)) = (outs.pop(), outs.pop()) else {
+            return Err(Error::invalid(OP, "the forward kernel lost an output"));
+        };
+        let rule = AttentionBackward {
+            plan,
+            y: y.detach(),
+            lse,
+            mask: mask.map(Tensor::detach),
+        };
+        Ok(record1(y, &[self, k, v], rule))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_classes_round_up_to_unrollable_sizes() {
+        let got: Vec<u32> = [0, 1, 2, 3, 4, 5, 8, 9, 16, 25, 32]
+            .iter()
+            .map(|&n| capacity(n))
+            .collect();
+        assert_eq!(got, vec![1, 1, 2, 3, 4, 8, 8, 12, 16, 28, 32]);
+    }
+
+    #[test]
+    fn plan_checks_shapes_and_computes_mask_strides() {
+        let p = AttentionParams::default();
+        let plan = Plan::new(
+            &[2, 4, 5, 8],
+            &[2, 2, 7, 8],
+            &[2, 2, 7, 6],
+            Some(&[5, 7]),
+            &p,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.mask, Some([0, 0, 7, 1]));
+        assert_eq!((plan.hq / plan.hkv, plan.dv), (2, 6));
+        assert!(Plan::new(&[2, 3, 5, 8], &[2, 2, 7, 8], &[2, 2, 7, 8], None, &p).is_err());
+        assert!(Plan::new(&[2, 4, 5, 8], &[2, 2, 7, 8], &[2, 2, 6, 8], None, &p).is_err());
+        assert!(Plan::new(
+            &[2, 4, 5, 8],
+            &[2, 2, 7, 8],
+            &[2, 2, 7, 8],
+            Some(&[5, 6]),
+            &p
+        )
+        .is_err());
+    }
+}

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::kernels::attention::AttentionParams;
 use crate::kernels::conv::Conv2dParams;
 use crate::kernels::pool::Pool2dParams;
 use crate::kernels::recurrent;
@@ -111,12 +112,21 @@ impl Dense {
         self.activation
     }
 
-    /// The layer without its activation (for fusing softmax into the loss).
+    /// The layer without its activation (for fusing softmax into the loss). Applies to the
+    /// last dimension: (..., in) -> (..., out).
     pub fn forward_linear(&self, x: &Tensor) -> Result<Tensor> {
-        if x.rank() != 2 || x.shape()[1] != self.units.0 {
+        if x.rank() < 2 || x.shape().last() != Some(&self.units.0) {
             return Err(Error::shape("Dense", x.shape(), &[0, self.units.0]));
         }
-        x.matmul(&self.w.get())?.add(&self.b.get())
+        let rows = x.numel() / self.units.0;
+        let mut out_shape = x.shape().to_vec();
+        if let Some(last) = out_shape.last_mut() {
+            *last = self.units.1;
+        }
+        x.reshape(&[rows, self.units.0])?
+            .matmul(&self.w.get())?
+            .add(&self.b.get())?
+            .reshape(&out_shape)
     }
 }
 
@@ -546,5 +556,97 @@ impl Layer for Recurrent {
 
     fn parameters(&self) -> Vec<Parameter> {
         vec![self.w.clone(), self.r.clone(), self.b.clone()]
+    }
+}
+
+/// Multi-head self-attention over (N, S, D): fused scaled dot-product attention between
+/// learned projections, optionally causal.
+pub struct MultiHeadAttention {
+    wq: Parameter,
+    wk: Parameter,
+    wv: Parameter,
+    wo: Parameter,
+    heads: usize,
+    dim: usize,
+    causal: bool,
+}
+
+impl MultiHeadAttention {
+    /// `heads` heads over model width `dim` (divisible by `heads`).
+    pub fn new(ctx: &Context, dim: usize, heads: usize, causal: bool, seed: u64) -> Result<Self> {
+        if heads == 0 || dim % heads != 0 {
+            return Err(Error::invalid(
+                "MultiHeadAttention",
+                format!("width {dim} is not divisible by {heads} heads"),
+            ));
+        }
+        let w = |k: u64, name: &str| -> Result<Parameter> {
+            Ok(Parameter::new(
+                name,
+                Init::GlorotUniform.make(ctx, &[dim, dim], dim, dim, seed ^ k)?,
+            ))
+        };
+        Ok(MultiHeadAttention {
+            wq: w(1, "wq")?,
+            wk: w(2, "wk")?,
+            wv: w(3, "wv")?,
+            wo: w(4, "wo")?,
+            heads,
+            dim,
+            causal,
+        })
+    }
+
+    /// Attention of queries from `x` over keys and values from `memory` (cross-attention when
+    /// they differ). Both (N, S, D).
+    pub fn attend(&self, x: &Tensor, memory: &Tensor) -> Result<Tensor> {
+        let (n, s, d) = match x.shape() {
+            [n, s, d] if *d == self.dim => (*n, *s, *d),
+            other => return Err(Error::shape("MultiHeadAttention", other, &[0, 0, self.dim])),
+        };
+        let sm = memory.shape().get(1).copied().unwrap_or(0);
+        let h = self.heads;
+        let split = |t: &Tensor, w: &Parameter, len: usize| -> Result<Tensor> {
+            t.reshape(&[n * len, d])?
+                .matmul(&w.get())?
+                .reshape(&[n, len, h, d / h])?
+                .permute(&[0, 2, 1, 3])
+        };
+        let q = split(x, &self.wq, s)?;
+        let k = split(memory, &self.wk, sm)?;
+        let v = split(memory, &self.wv, sm)?;
+        let p = AttentionParams {
+            scale: None,
+            causal: self.causal,
+        };
+        let y = q.attention(&k, &v, None, &p)?;
+        y.permute(&[0, 2, 1, 3])?
+            .reshape(&[n * s, d])?
+            .matmul(&self.wo.get())?
+            .reshape(&[n, s, d])
+    }
+}
+
+impl Layer for MultiHeadAttention {
+    fn describe(&self) -> String {
+        format!(
+            "MultiHeadAttention(width {}, {} heads{})",
+            self.dim,
+            self.heads,
+            if self.causal { ", causal" } else { "" }
+        )
+    }
+
+    fn forward(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        self.attend(x, x)
+    }
+
+    fn parameters(&self) -> Vec<Parameter> {
+        vec![
+            self.wq.clone(),
+            self.wk.clone(),
+            self.wv.clone(),
+            self.wo.clone(),
+        ]
     }
 }

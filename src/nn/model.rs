@@ -109,6 +109,53 @@ impl Samples {
         }
     }
 
+    /// [`Samples::gather`] of images (C, H, W) with a random shift and rotation per image.
+    pub fn gather_augmented(
+        &self,
+        ctx: &Context,
+        idx: &[usize],
+        max_shift: f32,
+        max_degrees: f32,
+        seed: u64,
+        stream: u64,
+    ) -> Result<Tensor> {
+        let (Array::F32(v), [c, h, w]) = (&self.data, self.shape.as_slice()) else {
+            return Err(Error::invalid(
+                "augment",
+                format!(
+                    "needs float images (C, H, W), got samples of shape {:?}",
+                    self.shape
+                ),
+            ));
+        };
+        let (c, h, w) = (*c, *h, *w);
+        let per = c * h * w;
+        let n = self.len();
+        let mut rng = crate::data::Rng::with_stream(seed, stream);
+        let mut out = Vec::with_capacity(idx.len() * per);
+        for &i in idx {
+            if i >= n {
+                return Err(Error::invalid(
+                    "augment",
+                    format!("index {i} of {n} samples"),
+                ));
+            }
+            // One motion per image, shared by its channels.
+            let (dx, dy) = (
+                rng.uniform(-max_shift, max_shift),
+                rng.uniform(-max_shift, max_shift),
+            );
+            let deg = rng.uniform(-max_degrees, max_degrees);
+            for ch in 0..c {
+                let img = &v[i * per + ch * h * w..i * per + (ch + 1) * h * w];
+                out.extend(crate::data::augment::shift_rotate(img, h, w, dx, dy, deg));
+            }
+        }
+        let mut shape = vec![idx.len()];
+        shape.extend(&self.shape);
+        Tensor::from_slice(ctx, &out, &shape)
+    }
+
     /// The i32 labels of samples `idx`, flattened.
     fn host_labels(&self, idx: &[usize]) -> Option<Vec<i32>> {
         let Array::I32(v) = &self.data else {
@@ -147,6 +194,12 @@ pub struct FitOptions {
     pub progress: bool,
     /// The epoch to start counting from (resuming from a checkpoint).
     pub initial_epoch: usize,
+    /// Random shifts (pixels) and rotations (degrees) applied to image samples (C, H, W) in
+    /// training, seeded by (seed, epoch, step) so runs are reproducible.
+    pub augment: Option<(f32, f32)>,
+    /// The run's total epochs, for display when `fit` is called an epoch at a time
+    /// (0: `initial_epoch + epochs`).
+    pub total_epochs: usize,
 }
 
 impl Default for FitOptions {
@@ -159,6 +212,18 @@ impl Default for FitOptions {
             log_every: 10,
             progress: true,
             initial_epoch: 0,
+            total_epochs: 0,
+            augment: None,
+        }
+    }
+}
+
+impl FitOptions {
+    fn total(&self) -> usize {
+        if self.total_epochs > 0 {
+            self.total_epochs
+        } else {
+            self.initial_epoch + self.epochs
         }
     }
 }
@@ -387,7 +452,13 @@ impl Sequential {
             let mut loss_sum = Tensor::zeros(&self.ctx, &[])?;
             let mut correct_sum = Tensor::zeros(&self.ctx, &[])?;
             for (step, idx) in order.chunks(opts.batch_size).enumerate() {
-                let xb = x.gather(&self.ctx, idx)?;
+                let xb = match opts.augment {
+                    Some((shift, degrees)) => {
+                        let stream = ((epoch as u64) << 32) | step as u64;
+                        x.gather_augmented(&self.ctx, idx, shift, degrees, opts.seed, stream)?
+                    }
+                    None => x.gather(&self.ctx, idx)?,
+                };
                 let yb = y.gather(&self.ctx, idx)?;
                 let labels = if classify { y.host_labels(idx) } else { None };
                 let (loss, correct) = self.train_step(&xb, &yb, labels.as_deref())?;
@@ -398,14 +469,18 @@ impl Sequential {
                     extra.push(&correct_sum);
                 }
                 self.realize_step(&extra)?;
-                let done = (step + 1) * opts.batch_size.min(n);
+                let done = ((step + 1) * opts.batch_size).min(n);
                 if let Some(b) = &bar {
                     b.set_position(step as u64 + 1);
                     if (step + 1) % opts.log_every.max(1) == 0 || step + 1 == steps_per_epoch {
                         let seen = done.min(n) as f64;
                         let l = f64::from(loss_sum.item::<f32>()?) / seen;
                         let acc = if classify {
-                            format!(" acc {:.4}", f64::from(correct_sum.item::<f32>()?) / seen)
+                            let positions = seen * y.per() as f64;
+                            format!(
+                                " acc {:.4}",
+                                f64::from(correct_sum.item::<f32>()?) / positions
+                            )
                         } else {
                             String::new()
                         };
@@ -418,7 +493,7 @@ impl Sequential {
             let seconds = started.elapsed().as_secs_f64();
             let loss = f64::from(loss_sum.item::<f32>()?) / n as f64;
             let accuracy = if classify {
-                Some(f64::from(correct_sum.item::<f32>()?) / n as f64)
+                Some(f64::from(correct_sum.item::<f32>()?) / (n * y.per()) as f64)
             } else {
                 None
             };
@@ -438,7 +513,7 @@ impl Sequential {
                 samples_per_s: n as f64 / seconds.max(1e-9),
             };
             if opts.progress {
-                eprintln!("{}", epoch_line(&stats, opts.initial_epoch + opts.epochs));
+                eprintln!("{}", epoch_line(&stats, opts.total()));
             }
             history.epochs.push(stats);
         }
