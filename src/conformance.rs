@@ -551,7 +551,7 @@ fn apply(
                 .ok_or_else(|| bad(format!("{op}: empty T")))?;
             let groups = if op == "Adam" { 4 } else { 3 };
             let n_in = inputs.len().saturating_sub(2);
-            if n_in == 0 || n_in % groups != 0 {
+            if n_in == 0 || !n_in.is_multiple_of(groups) {
                 return Err(bad(format!(
                     "{op}: {n_in} tensor inputs is not a multiple of {groups}"
                 )));
@@ -858,7 +858,7 @@ fn apply(
                 let (hq, hkv) = (hq as usize, hkv as usize);
                 let split = |x: &Tensor, h: usize| -> Result<Tensor> {
                     let s = x.shape();
-                    if s[2] % h != 0 {
+                    if !s[2].is_multiple_of(h) {
                         return Err(bad(format!(
                             "Attention: hidden size {} not divisible by {h} heads",
                             s[2]

@@ -207,7 +207,7 @@ fn memory_stays_flat_over_many_training_steps() {
     );
     let (x, y) = blobs(64, 2);
     let idx: Vec<usize> = (0..32).collect();
-    let labels: Vec<i32> = (0..32).map(|i| (i % 3) as i32).collect();
+    let labels: Vec<i32> = (0..32).map(|i| i % 3).collect();
     let step = |m: &mut Sequential| {
         let xb = x.gather(&ctx, &idx).unwrap();
         let yb = y.gather(&ctx, &idx).unwrap();
@@ -260,7 +260,7 @@ fn metrics_follow_their_definitions() {
     let want = (0.5 + 0.8 + 0.8) / 3.0;
     assert!((f1 - want).abs() < 1e-12, "macro F1 {f1}");
     let folds = k_fold(23, 5, 1);
-    let mut seen = vec![0; 23];
+    let mut seen = [0; 23];
     for (train, val) in &folds {
         assert_eq!(train.len() + val.len(), 23);
         for &i in val {

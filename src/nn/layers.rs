@@ -173,7 +173,7 @@ impl Conv2d {
         seed: u64,
     ) -> Result<Self> {
         let groups = params.groups.max(1);
-        if in_channels % groups != 0 || filters % groups != 0 {
+        if !in_channels.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
             return Err(Error::invalid(
                 "Conv2d",
                 format!(
@@ -574,7 +574,7 @@ pub struct MultiHeadAttention {
 impl MultiHeadAttention {
     /// `heads` heads over model width `dim` (divisible by `heads`).
     pub fn new(ctx: &Context, dim: usize, heads: usize, causal: bool, seed: u64) -> Result<Self> {
-        if heads == 0 || dim % heads != 0 {
+        if heads == 0 || !dim.is_multiple_of(heads) {
             return Err(Error::invalid(
                 "MultiHeadAttention",
                 format!("width {dim} is not divisible by {heads} heads"),
