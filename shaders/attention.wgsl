@@ -17,9 +17,9 @@
 //
 // Why this shape. The test targets (lavapipe, llvmpipe) run invocations as SIMD lanes on a CPU,
 // where every storage or workgroup-memory access is a per-lane scalar loop costing about as much
-// as a dozen vec4 FMAs, while arithmetic on registers is cheap. So each invocation owns several
-// whole rows (q and the output accumulator, each an array of vec4 chunks: 8 rows in the forward,
-// 4 in the backward kernels) and reuses every k/v chunk it loads for all of them.
+// as a dozen vec4 FMAs, while arithmetic on registers is cheap. So each invocation owns 8 (or
+// 4, see ROWS8) whole rows (in the forward: q and the output accumulator, each an array of vec4
+// chunks) and reuses every k/v chunk it loads for all of them.
 //  - Register rows are function variables of the entry points handed to helpers by pointer
 //    (private variables cost the compiler far more: it zero-fills every element of them), and
 //    are indexed only by constants: every loop over chunks runs to a constant (the override
@@ -27,14 +27,15 @@
 //    and the rows stay in registers. Loops with large bodies (guarded stores) only touch `tmp`.
 //    Rows are loaded and stored in a loop over r whose body picks the row with a switch, so the
 //    load and store code exists once, not once per row.
-//  - The hot loops have no barriers: there, a barrier makes the CPU emulators compile the shader
-//    as coroutines, which measured ~60 % slower than streaming k/v rows straight from storage
-//    (whose loads cost the same as workgroup memory's there). Workgroup memory holds each
-//    invocation's scores of the current tile of 16 keys (its own slots: no barrier needed), so
-//    the forward rescales its accumulators once per tile instead of once per key.
+//  - The hot loops have no barriers: the CPU emulators run workgroups as coroutines, and a
+//    suspend point (barrier) in a loop measured ~60 % slower than streaming k/v rows straight
+//    from storage (whose loads cost the same as workgroup memory's there). Workgroup memory
+//    holds each invocation's scores of the current tile of 16 keys (its own slots: no barrier
+//    needed), so the forward rescales its accumulators once per tile instead of once per key.
 // Workgroup size 32 (WG): with 8 (4) rows each, a workgroup covers a block of 256 (128) queries
 // (keys in the dK/dV kernel): a sequence of 1024 spreads over 4 (8) workgroups per head. A
-// multiple of every SIMD width. Row r of an invocation is row lid + WG · r of its block.
+// multiple of every SIMD width. Row r of an invocation is row lid + WG · r of its block; rows
+// 0-3 ("lo") and 4-7 ("hi") carry their per-row values as vec4s.
 
 const LOG2E: f32 = 1.4426950408889634;
 // Running max before any score: below every finite score, above the masked-out scores.
@@ -44,15 +45,15 @@ const MASKED_OUT: f32 = -3.4e38;
 // The logsumexp stored for a row that sees no key: exp(s - lse) is then 0 in the backward.
 const EMPTY_LSE: f32 = 3.0e38;
 const MAXC: u32 = 32u; // largest head dim, in vec4 chunks (D, DV <= 128)
-const TMF: u32 = 8u;   // most rows per invocation in the forward (ROWS8 = 1)
-const TMB: u32 = 4u;   // rows (keys) per invocation in the backward kernels
+const TMF: u32 = 8u;   // most rows (keys) per invocation (ROWS8 = 1)
 const WG: u32 = 32u;   // invocations per workgroup
 const TILE: u32 = 16u; // keys per forward tile (scores stashed in workgroup memory)
 
 override HD4: u32 = 16u;  // chunks per q/k row this pipeline handles (>= ND4, <= MAXC)
 override HDV4: u32 = 16u; // chunks per v/dO/y row (>= NDV4, <= MAXC)
-// Forward rows per invocation: 8 (ROWS8 = 1; ~1.5x faster) or 4 (ROWS8 = 0; compiles ~2x faster,
-// chosen for wide heads, where the unrolled code is largest).
+// Rows (keys) per invocation: 8 (ROWS8 = 1; the forward runs ~1.5x and the backward ~1.25x
+// faster) or 4 (ROWS8 = 0; compiles ~2x faster: chosen for wide heads, whose unrolled code is
+// largest, and for sequences too short to fill blocks of 256).
 override ROWS8: u32 = 1u;
 override CAUSAL: u32 = 0u;
 override MASKED: u32 = 0u;
@@ -69,7 +70,7 @@ struct Params {
     d: u32,
     dv: u32,
     scale2: f32, // scale · log2 e
-    nblk: u32,   // blocks of WG · 8 or WG · 4 (forward) or WG · TMB rows (keys in dK/dV) per head
+    nblk: u32,   // blocks of WG · 8 (WG · 4 when ROWS8 = 0) rows (keys in dK/dV) per head
     nd4: u32,    // ND4: vec4 chunks per stored q/k row
     ndv4: u32,   // NDV4: vec4 chunks per stored v/dO row
     scale: f32,
@@ -357,8 +358,7 @@ fn attention(
 }
 
 // ---- backward ----------------------------------------------------------------------------------
-// 4 rows (keys) per invocation: the dQ and dK/dV kernels hold 3-4 register rows per row, and
-// every loaded chunk already feeds 6-8 FMAs per row.
+// Rows (keys) per invocation as in the forward: 8, or 4 when ROWS8 = 0.
 //
 // delta_i = dO_i · y_i, and the saved lse in base 2: the per-row terms of
 // dS(i, j) = P(i, j) · (dO_i · v_j - delta_i).
@@ -407,10 +407,9 @@ fn attention_backward_q(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // Register rows, two kernels' worth per array (so the compilers track fewer elements):
-    // qg = 4 q rows (times scale · log2 e), then 4 dO rows; acc = 4 dQ rows (unscaled).
-    var qg: Rows;
-    var acc: Rows;
+    var qr: Rows;  // q rows, times scale · log2 e
+    var gr: Rows;  // dO rows
+    var acc: Rows; // dQ rows, unscaled
     var xk: Row;
     var xv: Row;
     var tmp: Row;
@@ -422,25 +421,33 @@ fn attention_backward_q(
     let h = hd.h;
     let bq = b * p.hq + h;
     let bkv = b * (p.hq / p.group) + h / p.group;
-    let block = WG * TMB;
+    let tm = select(4u, TMF, ROWS8 != 0u);
+    let block = WG * tm;
     let row0 = hd.blk * block + lid;
-    let rows = rows4(row0);
+    let lo = rows4(row0);
+    let hi = rows4(row0 + 4u * WG);
     let last = max(p.sq, 1u) - 1u;
-    let clamped = min(rows, vec4<u32>(last));
+    let clo = min(lo, vec4<u32>(last));
+    let chi = min(hi, vec4<u32>(last));
     let qrow = bq * p.sq;
     // q and dO rows into registers, with each row's lse and delta.
-    var lse2 = vec4<f32>(0.0);
-    var delta = vec4<f32>(0.0);
-    for (var r = 0u; r < TMB; r++) {
-        let row = qrow + clamped[r];
+    var lse_lo = vec4<f32>(0.0);
+    var lse_hi = vec4<f32>(0.0);
+    var del_lo = vec4<f32>(0.0);
+    var del_hi = vec4<f32>(0.0);
+    for (var r = 0u; r < tm; r++) {
+        let row = qrow + min(row0 + r * WG, last);
         fetch_q(&xk, row);
-        put_row_at(&qg, r, &xk, p.scale2, HD4);
+        put_row_at(&qr, r, &xk, p.scale2, HD4);
         fetch_gy(&xv, row);
-        put_row_at(&qg, r + 4u, &xv, 1.0, HDV4);
+        put_row_at(&gr, r, &xv, 1.0, HDV4);
         let st = stats[row];
         let hit = vec4<u32>(r) == vec4<u32>(0u, 1u, 2u, 3u);
-        lse2 = select(lse2, vec4<f32>(st.x), hit);
-        delta = select(delta, vec4<f32>(st.y), hit);
+        let hit_hi = vec4<u32>(r) == vec4<u32>(4u, 5u, 6u, 7u);
+        lse_lo = select(lse_lo, vec4<f32>(st.x), hit);
+        del_lo = select(del_lo, vec4<f32>(st.y), hit);
+        lse_hi = select(lse_hi, vec4<f32>(st.x), hit_hi);
+        del_hi = select(del_hi, vec4<f32>(st.y), hit_hi);
     }
 
     var kend = p.skv;
@@ -451,19 +458,30 @@ fn attention_backward_q(
     for (var j = 0u; j < kend; j++) {
         fetch_k(&xk, krow + j);
         fetch_v(&xv, krow + j);
-        var s = dots4(&qg, 0u, &xk, HD4);
+        var slo = dots4(&qr, 0u, &xk, HD4);
         if (MASKED != 0u) {
-            s += mask_rows(b, h, clamped, j);
+            slo += mask_rows(b, h, clo, j);
         }
         if (CAUSAL != 0u) {
-            s = select(s, vec4<f32>(MASKED_OUT), vec4<u32>(j) > rows);
+            slo = select(slo, vec4<f32>(MASKED_OUT), vec4<u32>(j) > lo);
         }
-        let pr = exp2(s - lse2);
-        axpys4(&acc, 0u, pr * (dots4(&qg, 4u, &xv, HDV4) - delta), &xk, HD4);
+        let plo = exp2(slo - lse_lo);
+        axpys4(&acc, 0u, plo * (dots4(&gr, 0u, &xv, HDV4) - del_lo), &xk, HD4);
+        if (ROWS8 != 0u) {
+            var shi = dots4(&qr, 4u, &xk, HD4);
+            if (MASKED != 0u) {
+                shi += mask_rows(b, h, chi, j);
+            }
+            if (CAUSAL != 0u) {
+                shi = select(shi, vec4<f32>(MASKED_OUT), vec4<u32>(j) > hi);
+            }
+            let phi = exp2(shi - lse_hi);
+            axpys4(&acc, 4u, phi * (dots4(&gr, 4u, &xv, HDV4) - del_hi), &xk, HD4);
+        }
     }
 
-    for (var r = 0u; r < TMB; r++) {
-        let row = rows[r];
+    for (var r = 0u; r < tm; r++) {
+        let row = row0 + r * WG;
         get_row_at(&xk, &acc, r, p.scale, HD4);
         spill(&tmp, &xk, HD4);
         if (row < p.sq) {
@@ -487,11 +505,10 @@ fn attention_backward_kv(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // Register rows, two kernels' worth per array (so the compilers track fewer elements):
-    // kv = 4 k rows (times scale · log2 e), then 4 v rows; grads = 4 dK rows (unscaled), then
-    // 4 dV rows.
-    var kv: Rows;
-    var grads: Rows;
+    var kr: Rows;  // k rows, times scale · log2 e
+    var vr: Rows;  // v rows
+    var dkr: Rows; // dK rows, unscaled
+    var dvr: Rows; // dV rows
     var xq: Row;
     var xg: Row;
     var tmp: Row;
@@ -502,19 +519,22 @@ fn attention_backward_kv(
     }
     let b = hd.b;
     let bkv = b * hkv + hd.h;
-    let block = WG * TMB;
+    let tm = select(4u, TMF, ROWS8 != 0u);
+    let block = WG * tm;
     let key0 = hd.blk * block + lid;
-    let keys = rows4(key0);
+    let lo = rows4(key0);
+    let hi = rows4(key0 + 4u * WG);
     // Keys past the end compute on the last key and are never stored.
     let last = max(p.skv, 1u) - 1u;
-    let clamped = min(keys, vec4<u32>(last));
+    let clo = min(lo, vec4<u32>(last));
+    let chi = min(hi, vec4<u32>(last));
     let krow = bkv * p.skv;
-    for (var r = 0u; r < TMB; r++) {
-        let key = krow + clamped[r];
+    for (var r = 0u; r < tm; r++) {
+        let key = krow + min(key0 + r * WG, last);
         fetch_k(&xq, key);
-        put_row_at(&kv, r, &xq, p.scale2, HD4);
+        put_row_at(&kr, r, &xq, p.scale2, HD4);
         fetch_v(&xg, key);
-        put_row_at(&kv, r + 4u, &xg, 1.0, HDV4);
+        put_row_at(&vr, r, &xg, 1.0, HDV4);
     }
 
     // Causal: rows before the block's first key see none of its keys.
@@ -529,22 +549,34 @@ fn attention_backward_kv(
             fetch_q(&xq, qrow + i);
             fetch_gy(&xg, qrow + i);
             let st = stats[qrow + i];
-            var s = dots4(&kv, 0u, &xq, HD4);
+            var slo = dots4(&kr, 0u, &xq, HD4);
             if (MASKED != 0u) {
-                s += mask_keys(b, h, i, clamped);
+                slo += mask_keys(b, h, i, clo);
             }
             if (CAUSAL != 0u) {
-                s = select(s, vec4<f32>(MASKED_OUT), keys > vec4<u32>(i));
+                slo = select(slo, vec4<f32>(MASKED_OUT), lo > vec4<u32>(i));
             }
-            let pr = exp2(s - st.x);
-            axpys4(&grads, 4u, pr, &xg, HDV4);
-            axpys4(&grads, 0u, pr * (dots4(&kv, 4u, &xg, HDV4) - st.y), &xq, HD4);
+            let plo = exp2(slo - st.x);
+            axpys4(&dvr, 0u, plo, &xg, HDV4);
+            axpys4(&dkr, 0u, plo * (dots4(&vr, 0u, &xg, HDV4) - st.y), &xq, HD4);
+            if (ROWS8 != 0u) {
+                var shi = dots4(&kr, 4u, &xq, HD4);
+                if (MASKED != 0u) {
+                    shi += mask_keys(b, h, i, chi);
+                }
+                if (CAUSAL != 0u) {
+                    shi = select(shi, vec4<f32>(MASKED_OUT), hi > vec4<u32>(i));
+                }
+                let phi = exp2(shi - st.x);
+                axpys4(&dvr, 4u, phi, &xg, HDV4);
+                axpys4(&dkr, 4u, phi * (dots4(&vr, 4u, &xg, HDV4) - st.y), &xq, HD4);
+            }
         }
     }
 
-    for (var r = 0u; r < TMB; r++) {
-        let key = keys[r];
-        get_row_at(&xq, &grads, r, p.scale, HD4);
+    for (var r = 0u; r < tm; r++) {
+        let key = key0 + r * WG;
+        get_row_at(&xq, &dkr, r, p.scale, HD4);
         spill(&tmp, &xq, HD4);
         if (key < p.skv) {
             let base = (krow + key) * p.d;
@@ -552,7 +584,7 @@ fn attention_backward_kv(
                 dk[base + col] = tmp[col >> 2u][col & 3u];
             }
         }
-        get_row_at(&xg, &grads, r + 4u, 1.0, HDV4);
+        get_row_at(&xg, &dvr, r, 1.0, HDV4);
         spill(&tmp, &xg, HDV4);
         if (key < p.skv) {
             let base = (krow + key) * p.dv;

@@ -40,6 +40,7 @@ pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use executor::pool::MemoryStats;
 pub use executor::GpuTimer;
+pub use kernels::attention::AttentionParams;
 pub use kernels::binary::BinaryOp;
 pub use kernels::norm::BatchNormTrain;
 pub use kernels::unary::UnaryOp;

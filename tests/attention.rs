@@ -207,8 +207,9 @@ fn attention_adds_a_4d_mask_holding_neg_inf() {
         &Case::new(2, 3, 3, 5, 7, 8, 8).mask(&[2, 1, 5, 7], true),
         41,
     );
+    // 140 rows: the kernels keep 8 rows per invocation (4 below 129).
     check_forward(
-        &Case::new(2, 3, 3, 20, 37, 8, 8).mask(&[2, 3, 20, 37], true),
+        &Case::new(1, 2, 2, 140, 37, 8, 8).mask(&[1, 2, 140, 37], true),
         42,
     );
 }
@@ -306,9 +307,22 @@ fn attention_gradients_match_finite_differences_with_causal_and_masks() {
 
 #[test]
 fn attention_gradients_cover_many_key_and_query_blocks() {
-    // Longer sequences exercise several blocks of 128 queries (keys) in the backward kernels.
+    // Longer sequences (over 128) make the kernels keep 8 rows (keys) per invocation, in blocks
+    // of 256; shorter ones 4, in blocks of 128.
     check_backward(&Case::new(1, 1, 1, 260, 3, 8, 8), 130);
     check_backward(&Case::new(1, 1, 1, 3, 260, 8, 8), 131);
+    check_backward(
+        &Case::new(1, 1, 1, 130, 9, 4, 4)
+            .causal()
+            .mask(&[130, 9], true),
+        132,
+    );
+    check_backward(
+        &Case::new(1, 2, 1, 9, 130, 4, 4)
+            .causal()
+            .mask(&[9, 130], true),
+        133,
+    );
 }
 
 #[test]
@@ -420,4 +434,24 @@ fn attention_rejects_bad_arguments() {
             ..
         })
     ));
+}
+
+#[test]
+fn attention_handles_empty_sequences_and_head_dims() {
+    // No keys: every row sees nothing and gives zeros (as the reference does).
+    check_forward(&Case::new(1, 2, 2, 3, 0, 8, 8), 150);
+    // No queries: an empty result.
+    check_forward(&Case::new(1, 2, 2, 0, 5, 8, 8), 151);
+    // Head dim 0: all scores are 0, so each row is the mean of the values.
+    check_forward(&Case::new(1, 2, 2, 3, 5, 0, 8), 152);
+    let c = Case::new(1, 2, 2, 3, 0, 8, 8);
+    let x = data(&c, 153, false);
+    let (q, k, v, _) = tensors(&c, &x);
+    let (q, k, v) = (q.with_grad(), k.with_grad(), v.with_grad());
+    let y = q.attention(&k, &v, None, &c.params()).unwrap();
+    let dy = Tensor::from_slice(ctx(), &vec![1.0f32; y.numel()], y.shape()).unwrap();
+    let g = kiln::autograd::grad(&[&y], &[&dy], &[&q, &k, &v]).unwrap();
+    let dq = g[0].as_ref().unwrap().to_vec::<f32>().unwrap();
+    assert!(dq.iter().all(|&x| x == 0.0), "dq without keys: {dq:?}");
+    assert_eq!(g[1].as_ref().unwrap().shape(), &[1, 2, 0, 8]);
 }

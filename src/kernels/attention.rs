@@ -13,9 +13,7 @@ use crate::{DType, Tensor};
 const OP: &str = "attention";
 /// Invocations per workgroup (`WG` in the shader).
 const WG: usize = 32;
-/// Query rows (keys) one dQ (dK/dV) workgroup covers (`WG · TMB` in the shader).
-const BACKWARD_BLOCK: usize = 4 * WG;
-/// Widest heads (`HD4 + HDV4` capacity, in vec4s) for which the forward keeps 8 rows per
+/// Widest heads (`HD4 + HDV4` capacity, in vec4s) for which the kernels keep 8 rows (keys) per
 /// invocation rather than 4: past that, 8 rows compile too slowly on the CPU emulators.
 const ROWS8_MAX_CHUNKS: u32 = 32;
 /// The largest head dim (of q/k or of v) the kernels hold (`MAXC` vec4s in the shader).
@@ -162,24 +160,28 @@ impl Plan {
         w
     }
 
-    fn constants(&self) -> Vec<(&'static str, u32)> {
+    /// Override constants for a kernel whose blocks run along a sequence of `seq` rows (keys).
+    fn constants(&self, seq: usize) -> Vec<(&'static str, u32)> {
         vec![
             ("HD4", capacity(self.d.div_ceil(4))),
             ("HDV4", capacity(self.dv.div_ceil(4))),
-            ("ROWS8", u32::from(self.rows8())),
+            ("ROWS8", u32::from(self.rows8(seq))),
             ("CAUSAL", u32::from(self.causal)),
             ("MASKED", u32::from(self.mask.is_some())),
         ]
     }
 
-    /// Whether the forward keeps 8 rows per invocation (else 4).
-    fn rows8(&self) -> bool {
+    /// Whether a kernel whose blocks run along `seq` rows (keys) keeps 8 of them per invocation
+    /// (else 4): for heads that are not too wide, and sequences that fill at least half of a
+    /// 256-row block (shorter ones would mostly compute padding rows).
+    fn rows8(&self, seq: usize) -> bool {
         capacity(self.d.div_ceil(4)) + capacity(self.dv.div_ceil(4)) <= ROWS8_MAX_CHUNKS
+            && seq > 4 * WG
     }
 
-    /// Query rows one forward workgroup covers.
-    fn forward_block(&self) -> usize {
-        WG * if self.rows8() { 8 } else { 4 }
+    /// Blocks of rows (keys) per head along a sequence of `seq`.
+    fn blocks(&self, seq: usize) -> usize {
+        seq.div_ceil(WG * if self.rows8(seq) { 8 } else { 4 })
     }
 }
 
@@ -195,11 +197,11 @@ impl Kernel for Forward {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
-        let nblk = p.sq.div_ceil(p.forward_block());
+        let nblk = p.blocks(p.sq);
         launch_multi(
             "attention",
             "attention",
-            p.constants(),
+            p.constants(p.sq),
             4,
             2,
             p.words(nblk),
@@ -289,11 +291,11 @@ impl Kernel for BackwardQ {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
-        let nblk = p.sq.div_ceil(BACKWARD_BLOCK);
+        let nblk = p.blocks(p.sq);
         launch(
             "attention",
             "attention_backward_q",
-            p.constants(),
+            p.constants(p.sq),
             6,
             p.words(nblk),
             (p.batch * p.hq * nblk) as u64,
@@ -313,11 +315,11 @@ impl Kernel for BackwardKv {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
-        let nblk = p.skv.div_ceil(BACKWARD_BLOCK);
+        let nblk = p.blocks(p.skv);
         launch_multi(
             "attention",
             "attention_backward_kv",
-            p.constants(),
+            p.constants(p.skv),
             6,
             2,
             p.words(nblk),
