@@ -11,7 +11,9 @@ use crate::autograd;
 use crate::error::{Error, Result};
 use crate::kernels::binary::partial;
 use crate::nn::layers::Activation;
-use crate::nn::metrics::{argmax_rows, Confusion};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::nn::metrics::argmax_rows;
+use crate::nn::metrics::Confusion;
 use crate::nn::{Layer, Loss, Parameter};
 use crate::optim::Optimizer;
 use crate::{BinaryOp, Context, Tensor};
@@ -157,6 +159,7 @@ impl Samples {
     }
 
     /// The i32 labels of samples `idx`, flattened.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     fn host_labels(&self, idx: &[usize]) -> Option<Vec<i32>> {
         let Array::I32(v) = &self.data else {
             return None;
@@ -169,6 +172,7 @@ impl Samples {
         )
     }
 
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     fn class_labels(&self) -> Option<Vec<u32>> {
         match &self.data {
             Array::I32(v) => Some(v.iter().map(|&x| x.max(0) as u32).collect()),
@@ -219,6 +223,7 @@ impl Default for FitOptions {
 }
 
 impl FitOptions {
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     fn total(&self) -> usize {
         if self.total_epochs > 0 {
             self.total_epochs
@@ -422,6 +427,10 @@ impl Sequential {
     }
 
     /// Trains for `opts.epochs` epochs on (`x`, `y`), validating on `validation` after each.
+    ///
+    /// Native only: it reads results back with blocking calls (the browser drives
+    /// [`Sequential::train_step`] itself).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn fit(
         &mut self,
         x: &Samples,
@@ -587,6 +596,10 @@ impl Sequential {
     }
 
     /// Mean loss, accuracy and confusion matrix on (`x`, `y`), in inference mode.
+    ///
+    /// Native only: it reads results back with blocking calls (the browser drives
+    /// [`Sequential::train_step`] itself).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn evaluate(&self, x: &Samples, y: &Samples, batch_size: usize) -> Result<EvalResult> {
         let loss_fn = self
             .compiled
@@ -633,6 +646,10 @@ impl Sequential {
     }
 
     /// The model's outputs for `x` (inference mode), concatenated on the host.
+    ///
+    /// Native only: it reads results back with blocking calls (the browser drives
+    /// [`Sequential::train_step`] itself).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn predict(&self, x: &Samples, batch_size: usize) -> Result<Vec<f32>> {
         let all: Vec<usize> = (0..x.len()).collect();
         let mut out = Vec::new();
@@ -718,6 +735,7 @@ fn is_softmax(l: &dyn Layer) -> bool {
 
 /// The sample order of one epoch: shuffled with a seed derived from (seed, epoch), so a run
 /// resumed at an epoch boundary sees the same order as an uninterrupted one.
+#[cfg(not(target_arch = "wasm32"))]
 fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
     if !shuffle {
         return (0..n).collect();
@@ -727,48 +745,23 @@ fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-type Bar = indicatif::ProgressBar;
-#[cfg(target_arch = "wasm32")]
-type Bar = NoBar;
-
-#[cfg(target_arch = "wasm32")]
-struct NoBar;
-
-#[cfg(target_arch = "wasm32")]
-impl NoBar {
-    fn set_position(&self, _: u64) {}
-    fn set_message(&self, _: String) {}
-    fn finish_and_clear(&self) {}
-}
-
-fn progress_bar(opts: &FitOptions, epoch: usize, steps: usize) -> Option<Bar> {
+fn progress_bar(opts: &FitOptions, epoch: usize, steps: usize) -> Option<indicatif::ProgressBar> {
     if !opts.progress {
         return None;
     }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let bar = indicatif::ProgressBar::new(steps as u64);
-        let style = indicatif::ProgressStyle::with_template(
-            "epoch {prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_prefix(format!(
-            "{}/{}",
-            epoch + 1,
-            opts.initial_epoch + opts.epochs
-        ));
-        bar.enable_steady_tick(std::time::Duration::from_millis(500));
-        Some(bar)
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = (epoch, steps);
-        Some(NoBar)
-    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(format!("{}/{}", epoch + 1, opts.total()));
+    bar.enable_steady_tick(std::time::Duration::from_millis(500));
+    Some(bar)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn epoch_line(s: &EpochStats, total: usize) -> String {
     let mut line = format!("epoch {}/{total}: loss {:.4}", s.epoch, s.loss);
     if let Some(a) = s.accuracy {
