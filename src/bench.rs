@@ -25,6 +25,8 @@ pub struct CaseResult {
     pub bytes: f64,
     /// Dependent ops in one run (for per-op cases such as the add chain), else 1.
     pub ops: usize,
+    /// Items (images) processed per run, for throughput cases such as a training step.
+    pub per_item: Option<f64>,
     /// `gpu-timestamp` or `wall`.
     pub timing: &'static str,
     /// The adapter's name and backend.
@@ -62,6 +64,9 @@ impl CaseResult {
         if self.ops > 1 {
             s.push_str(&format!(" us_per_op={:.3}", self.us_per_op()));
         }
+        if let Some(n) = self.per_item {
+            s.push_str(&format!(" images_per_s={:.1}", n / (self.median_ms * 1e-3)));
+        }
         s
     }
 
@@ -80,6 +85,9 @@ impl CaseResult {
         );
         if self.ops > 1 {
             s.push_str(&format!(",\"us_per_op\":{}", self.us_per_op()));
+        }
+        if let Some(n) = self.per_item {
+            s.push_str(&format!(",\"images_per_s\":{}", n / (self.median_ms * 1e-3)));
         }
         s.push('}');
         s
@@ -110,17 +118,19 @@ pub fn to_json(results: &[CaseResult]) -> String {
 /// Formats results as an aligned table.
 pub fn table(results: &[CaseResult]) -> String {
     let mut s = format!(
-        "{:<34} {:>11} {:>11} {:>5} {:>9} {:>8} {:>10}  {}\n",
-        "case", "median ms", "min ms", "reps", "GFLOP/s", "GB/s", "us/op", "timing"
+        "{:<34} {:>11} {:>11} {:>5} {:>9} {:>8} {:>14}  {}\n",
+        "case", "median ms", "min ms", "reps", "GFLOP/s", "GB/s", "rate", "timing"
     );
     for r in results {
         let per_op = if r.ops > 1 {
-            format!("{:.3}", r.us_per_op())
+            format!("{:.3} us/op", r.us_per_op())
+        } else if let Some(n) = r.per_item {
+            format!("{:.1} img/s", n / (r.median_ms * 1e-3))
         } else {
             "-".into()
         };
         s.push_str(&format!(
-            "{:<34} {:>11.4} {:>11.4} {:>5} {:>9.3} {:>8.3} {:>10}  {}\n",
+            "{:<34} {:>11.4} {:>11.4} {:>5} {:>9.3} {:>8.3} {:>14}  {}\n",
             r.name,
             r.median_ms,
             r.min_ms,
@@ -150,6 +160,7 @@ struct Case {
     flops: f64,
     bytes: f64,
     ops: usize,
+    per_item: Option<f64>,
     /// Records the work of one run (inputs already realized); the runner realizes it.
     build: Build,
 }
@@ -180,6 +191,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             flops: 2.0 * nf * nf * nf,
             bytes: 3.0 * 4.0 * nf * nf,
             ops: 1,
+            per_item: None,
             build: Box::new(move || Ok(vec![a.matmul(&b)?])),
         });
     }
@@ -190,6 +202,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
         flops: 2.0 * 8.0 * 256.0 * 256.0 * 64.0,
         bytes: 4.0 * 8.0 * (256.0 * 64.0 * 2.0 + 256.0 * 256.0),
         ops: 1,
+        per_item: None,
         build: Box::new(move || Ok(vec![a.matmul(&b)?])),
     });
     for (n, c, h, m) in [
@@ -213,6 +226,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             flops,
             bytes,
             ops: 1,
+            per_item: None,
             build: Box::new(move || Ok(vec![x2.conv2d(&w2, None, &p2)?])),
         });
         cases.push(Case {
@@ -220,6 +234,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             flops: 2.0 * flops,
             bytes: 2.0 * bytes,
             ops: 1,
+            per_item: None,
             build: Box::new(move || {
                 let (xg, wg) = (x.with_grad(), w.with_grad());
                 let y = xg.conv2d(&wg, None, &p)?;
@@ -242,6 +257,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             flops,
             bytes,
             ops: 1,
+            per_item: None,
             build: Box::new(move || {
                 let o = crate::kernels::recurrent::lstm(&x2, &w2, &r2, None, None, None)?;
                 Ok(vec![o.y])
@@ -252,6 +268,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             flops: 3.0 * flops,
             bytes: 2.0 * bytes,
             ops: 1,
+            per_item: None,
             build: Box::new(move || {
                 let (xg, wg, rg) = (x.with_grad(), w.with_grad(), r.with_grad());
                 let o = crate::kernels::recurrent::lstm(&xg, &wg, &rg, None, None, None)?;
@@ -276,6 +293,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             flops,
             bytes,
             ops: 1,
+            per_item: None,
             build: Box::new(move || Ok(vec![q2.attention(&k2, &v2, None, &p2)?])),
         });
         cases.push(Case {
@@ -284,6 +302,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             flops: 2.5 * flops,
             bytes: 2.0 * bytes,
             ops: 1,
+            per_item: None,
             build: Box::new(move || {
                 let (qg, kg, vg) = (q.with_grad(), k.with_grad(), v.with_grad());
                 let y = qg.attention(&kg, &vg, None, &p)?;
@@ -292,7 +311,33 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             }),
         });
     }
-    // NEW_CASES
+    {
+        // One training step of the seed CNN (forward, loss, backward, Adam) on a batch of 64
+        // random images with random labels, as the peer benchmark does.
+        let model = std::sync::Mutex::new(crate::nn::zoo::seed_cnn(ctx, 1e-3, 1)?);
+        let x = seeded(ctx, &[64, 1, 28, 28], 60)?;
+        let labels: Vec<i32> = (0..64).map(|i| (i * 7 % 10) as i32).collect();
+        let y = Tensor::from_slice(ctx, &labels, &[64])?;
+        // 3 x the forward FLOPs of the convolutions and dense layers, as the peer counts them.
+        let fwd = 2.0 * 64.0 * (784.0 * 32.0 * 9.0 + 784.0 * 64.0 * 32.0 * 9.0 + 12544.0 * 128.0 + 1280.0);
+        cases.push(Case {
+            name: "train_step_cnn_b64".into(),
+            flops: 3.0 * fwd,
+            bytes: 4.0 * 3.0 * 1_625_866.0,
+            ops: 1,
+            per_item: Some(64.0),
+            build: Box::new(move || {
+                let mut m = model.lock().unwrap_or_else(|e| e.into_inner());
+                let (loss, _) = m.train_step(&x, &y, None)?;
+                let mut out: Vec<Tensor> = m.parameters().iter().map(|p| p.value()).collect();
+                if let Some(o) = m.optimizer() {
+                    out.extend(o.state());
+                }
+                out.push(loss);
+                Ok(out)
+            }),
+        });
+    }
     let x = seeded(ctx, &[1024], 5)?;
     let y = seeded(ctx, &[1024], 6)?;
     cases.push(Case {
@@ -300,6 +345,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
         flops: 1000.0 * 1024.0,
         bytes: 1000.0 * 3.0 * 4.0 * 1024.0,
         ops: 1000,
+        per_item: None,
         build: Box::new(move || {
             let mut acc = x.clone();
             for _ in 0..1000 {
@@ -388,6 +434,7 @@ pub fn run(
             flops: case.flops,
             bytes: case.bytes,
             ops: case.ops,
+            per_item: case.per_item,
             timing: if timer.is_some() {
                 "gpu-timestamp"
             } else {

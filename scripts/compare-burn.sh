@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: runs `kiln bench --lines` and the peer burn-bench alternately on the
+# same adapter, ROUNDS times each, and prints per case the median GFLOP/s of both and the
+# kiln/burn ratio (for the add chain: burn's µs per op over kiln's; for the training step:
+# images/s). The peer is copied from ../shared/peers/burn-bench to $BURN_BENCH_DIR and built
+# there on first use (about 21 minutes on 2 cores).
+#
+#   scripts/compare-burn.sh                 # all cases, 2 rounds
+#   ROUNDS=3 FILTER=matmul scripts/compare-burn.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+peer_src=${BURN_BENCH_SRC:-$root/../shared/peers/burn-bench}
+peer_dir=${BURN_BENCH_DIR:-$HOME/burn-bench}
+rounds=${ROUNDS:-2}
+filter=${FILTER:-}
+out=${OUT_DIR:-$root/out/compare}
+mkdir -p "$out"
+: > "$out/kiln.txt"
+: > "$out/burn.txt"
+
+if [ ! -x "$peer_dir/target/release/burn-bench" ]; then
+  mkdir -p "$peer_dir"
+  cp -r "$peer_src/." "$peer_dir/"
+  chmod -R u+w "$peer_dir"
+  (cd "$peer_dir" && cargo build --release)
+fi
+cargo build --release --manifest-path "$root/Cargo.toml"
+
+kiln_args=(bench --lines)
+[ -n "$filter" ] && kiln_args+=(--filter "$filter")
+for r in $(seq "$rounds"); do
+  echo "round $r/$rounds: kiln" >&2
+  "$root/target/release/kiln" "${kiln_args[@]}" | grep '^case=' >> "$out/kiln.txt"
+  echo "round $r/$rounds: burn" >&2
+  (cd "$peer_dir" && BENCH_ONLY="$filter" ./target/release/burn-bench 2>/dev/null) | grep '^case=' >> "$out/burn.txt" || true
+done
+
+python3 - "$out/kiln.txt" "$out/burn.txt" <<'PY'
+import statistics, sys
+def load(path):
+    rows = {}
+    for line in open(path):
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if f.get("status") == "failed" or "median_ms" not in f:
+            continue
+        rows.setdefault(f["case"], []).append(f)
+    return rows
+kiln, burn = load(sys.argv[1]), load(sys.argv[2])
+def med(rows, key):
+    vals = [float(r[key]) for r in rows if key in r]
+    return statistics.median(vals) if vals else None
+print(f"{'case':<36} {'kiln':>12} {'burn':>12} {'kiln/burn':>10}  unit")
+for case in sorted(set(kiln) | set(burn)):
+    k, b = kiln.get(case, []), burn.get(case, [])
+    if case.startswith("add_chain"):
+        kv, bv, unit = med(k, "us_per_op"), med(b, "us_per_op"), "us/op (ratio: burn/kiln)"
+        ratio = bv / kv if kv and bv else None
+    elif case.startswith("train_step"):
+        kv, bv, unit = med(k, "images_per_s"), med(b, "images_per_s"), "images/s"
+        ratio = kv / bv if kv and bv else None
+    else:
+        kv, bv, unit = med(k, "gflops"), med(b, "gflops"), "GFLOP/s"
+        ratio = kv / bv if kv and bv else None
+    fmt = lambda v: f"{v:12.3f}" if v is not None else f"{'-':>12}"
+    r = f"{ratio:10.2f}" if ratio is not None else f"{'-':>10}"
+    print(f"{case:<36} {fmt(kv)} {fmt(bv)} {r}  {unit}")
+PY
