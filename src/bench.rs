@@ -87,7 +87,10 @@ impl CaseResult {
             s.push_str(&format!(",\"us_per_op\":{}", self.us_per_op()));
         }
         if let Some(n) = self.per_item {
-            s.push_str(&format!(",\"images_per_s\":{}", n / (self.median_ms * 1e-3)));
+            s.push_str(&format!(
+                ",\"images_per_s\":{}",
+                n / (self.median_ms * 1e-3)
+            ));
         }
         s.push('}');
         s
@@ -316,10 +319,12 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
         // random images with random labels, as the peer benchmark does.
         let model = std::sync::Mutex::new(crate::nn::zoo::seed_cnn(ctx, 1e-3, 1)?);
         let x = seeded(ctx, &[64, 1, 28, 28], 60)?;
-        let labels: Vec<i32> = (0..64).map(|i| (i * 7 % 10) as i32).collect();
+        let labels: Vec<i32> = (0..64).map(|i| i * 7 % 10).collect();
         let y = Tensor::from_slice(ctx, &labels, &[64])?;
         // 3 x the forward FLOPs of the convolutions and dense layers, as the peer counts them.
-        let fwd = 2.0 * 64.0 * (784.0 * 32.0 * 9.0 + 784.0 * 64.0 * 32.0 * 9.0 + 12544.0 * 128.0 + 1280.0);
+        let fwd = 2.0
+            * 64.0
+            * (784.0 * 32.0 * 9.0 + 784.0 * 64.0 * 32.0 * 9.0 + 12544.0 * 128.0 + 1280.0);
         cases.push(Case {
             name: "train_step_cnn_b64".into(),
             flops: 3.0 * fwd,
