@@ -4,6 +4,7 @@
 
 use kiln::data::Rng;
 use kiln::nn::layers::{Activation, Dense, Embedding, LayerNorm, MultiHeadAttention};
+use kiln::nn::metrics::Metric;
 use kiln::nn::model::{FitOptions, Samples};
 use kiln::nn::{Layer, Loss, Parameter, Sequential};
 use kiln::optim::Optimizer;
@@ -95,6 +96,7 @@ pub fn run(ctx: &Context, epochs: usize, progress: bool) -> kiln::Result<Outcome
     model.compile(
         Optimizer::adam(3e-3),
         Loss::CategoricalCrossEntropy { from_logits: true },
+        &[Metric::Accuracy],
     );
     let (x, y) = strings(2048, 1);
     let (tx, ty) = strings(256, 2);

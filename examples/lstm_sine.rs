@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, epochs: usize, progress: bool) -> kiln::Result<Outcome
             kiln::nn::init::Init::GlorotUniform,
             4,
         )?);
-    model.compile(Optimizer::adam(1e-2), Loss::Mse);
+    model.compile(Optimizer::adam(1e-2), Loss::Mse, &[]);
     let (x, y, _) = sine_windows(1024, 1);
     let (tx, ty, truth) = sine_windows(128, 2);
     let mse_before = model.evaluate(&tx, &ty, 128)?.loss;

@@ -230,6 +230,12 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
             min_lr: args.lr * 0.01,
         }),
         kiln::nn::Loss::CategoricalCrossEntropy { from_logits: false },
+        &[
+            kiln::nn::Metric::Accuracy,
+            kiln::nn::Metric::Precision,
+            kiln::nn::Metric::Recall,
+            kiln::nn::Metric::F1,
+        ],
     );
     let (x, y) = (Samples::images(&train), Samples::labels(&train));
     let (tx, ty) = (Samples::images(&test), Samples::labels(&test));

@@ -9,7 +9,7 @@ use kiln::autograd::grad;
 use kiln::data::{procedural_digits, Rng};
 use kiln::nn::checkpoint::{from_bytes, to_bytes, CheckpointMeta};
 use kiln::nn::layers::{Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d};
-use kiln::nn::metrics::{k_fold, Confusion};
+use kiln::nn::metrics::{k_fold, Confusion, Metric};
 use kiln::nn::model::{FitOptions, Samples};
 use kiln::nn::{Layer, Loss, Sequential};
 use kiln::optim::{Optimizer, Schedule};
@@ -35,7 +35,11 @@ fn mlp(opt: Optimizer) -> Sequential {
     let mut m = Sequential::new(ctx);
     m.add(Dense::new(ctx, 8, 16, Some(Activation::Tanh), 1).unwrap())
         .add(Dense::new(ctx, 16, 3, None, 2).unwrap());
-    m.compile(opt, Loss::CategoricalCrossEntropy { from_logits: true });
+    m.compile(
+        opt,
+        Loss::CategoricalCrossEntropy { from_logits: true },
+        &[Metric::Accuracy],
+    );
     m
 }
 
@@ -145,6 +149,7 @@ fn small_cnn(seed: u64) -> Sequential {
     m.compile(
         Optimizer::adam(2e-3),
         Loss::CategoricalCrossEntropy { from_logits: false },
+        &[Metric::Accuracy],
     );
     m
 }
@@ -204,6 +209,7 @@ fn memory_stays_flat_over_many_training_steps() {
     m.compile(
         Optimizer::adam(1e-2),
         Loss::CategoricalCrossEntropy { from_logits: false },
+        &[Metric::Accuracy],
     );
     let (x, y) = blobs(64, 2);
     let idx: Vec<usize> = (0..32).collect();

@@ -1,5 +1,41 @@
 //! Classification metrics from a confusion matrix, and k-fold splits.
 
+/// A metric to report during training and evaluation (classification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Fraction of correct predictions (counted on the GPU during training).
+    Accuracy,
+    /// Macro-averaged precision.
+    Precision,
+    /// Macro-averaged recall.
+    Recall,
+    /// Macro-averaged F1.
+    F1,
+}
+
+impl Metric {
+    /// The metric's value from a confusion matrix.
+    pub fn from_confusion(self, c: &Confusion) -> f64 {
+        let (p, r, f1) = c.macro_scores();
+        match self {
+            Metric::Accuracy => c.accuracy(),
+            Metric::Precision => p,
+            Metric::Recall => r,
+            Metric::F1 => f1,
+        }
+    }
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::Precision => "precision",
+            Metric::Recall => "recall",
+            Metric::F1 => "f1",
+        }
+    }
+}
+
 /// A confusion matrix: `counts[truth][predicted]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confusion {

@@ -21,6 +21,7 @@ use crate::Tensor;
 
 pub use layers::*;
 pub use loss::Loss;
+pub use metrics::Metric;
 pub use model::{EvalResult, FitOptions, History, Sequential};
 
 struct ParamState {

@@ -13,7 +13,7 @@ use crate::kernels::binary::partial;
 use crate::nn::layers::Activation;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::nn::metrics::argmax_rows;
-use crate::nn::metrics::Confusion;
+use crate::nn::metrics::{Confusion, Metric};
 use crate::nn::{Layer, Loss, Parameter};
 use crate::optim::Optimizer;
 use crate::{BinaryOp, Context, Tensor};
@@ -271,6 +271,7 @@ pub struct EvalResult {
 struct Compiled {
     optimizer: Optimizer,
     loss: Loss,
+    metrics: Vec<Metric>,
     params: Vec<Parameter>,
 }
 
@@ -348,15 +349,23 @@ impl Sequential {
         out
     }
 
-    /// Sets the optimizer and loss used by [`Sequential::fit`].
-    pub fn compile(&mut self, optimizer: Optimizer, loss: Loss) -> &mut Self {
+    /// Sets the optimizer, the loss and the metrics reported by [`Sequential::fit`] (training
+    /// accuracy is counted on the GPU when `Metric::Accuracy` is asked for; every metric is
+    /// reported on the validation data).
+    pub fn compile(&mut self, optimizer: Optimizer, loss: Loss, metrics: &[Metric]) -> &mut Self {
         let params = self.parameters();
         self.compiled = Some(Compiled {
             optimizer,
             loss,
+            metrics: metrics.to_vec(),
             params,
         });
         self
+    }
+
+    /// The metrics given to [`Sequential::compile`].
+    pub fn metrics(&self) -> &[Metric] {
+        self.compiled.as_ref().map_or(&[], |c| &c.metrics)
     }
 
     /// The optimizer (after compile), e.g. to read its step count.
@@ -451,7 +460,7 @@ impl Sequential {
         if self.compiled.is_none() {
             return Err(Error::invalid("fit", "call compile before fit"));
         }
-        let classify = y.class_labels().is_some();
+        let classify = y.class_labels().is_some() && self.metrics().contains(&Metric::Accuracy);
         let mut history = History::default();
         let steps_per_epoch = n.div_ceil(opts.batch_size);
         for epoch in opts.initial_epoch..opts.initial_epoch + opts.epochs {
@@ -522,7 +531,7 @@ impl Sequential {
                 samples_per_s: n as f64 / seconds.max(1e-9),
             };
             if opts.progress {
-                eprintln!("{}", epoch_line(&stats, opts.total()));
+                eprintln!("{}", epoch_line(&stats, opts.total(), self.metrics()));
             }
             history.epochs.push(stats);
         }
@@ -762,15 +771,17 @@ fn progress_bar(opts: &FitOptions, epoch: usize, steps: usize) -> Option<indicat
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn epoch_line(s: &EpochStats, total: usize) -> String {
+fn epoch_line(s: &EpochStats, total: usize, metrics: &[Metric]) -> String {
     let mut line = format!("epoch {}/{total}: loss {:.4}", s.epoch, s.loss);
     if let Some(a) = s.accuracy {
         line.push_str(&format!(" accuracy {a:.4}"));
     }
     if let Some(v) = &s.val {
         line.push_str(&format!(" val_loss {:.4}", v.loss));
-        if let Some(a) = v.accuracy {
-            line.push_str(&format!(" val_accuracy {a:.4}"));
+        if let Some(c) = &v.confusion {
+            for m in metrics {
+                line.push_str(&format!(" val_{} {:.4}", m.name(), m.from_confusion(c)));
+            }
         }
     }
     line.push_str(&format!(

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::nn::layers::{Activation, Conv2d, Dense, Flatten, MaxPool2d};
+use crate::nn::metrics::Metric;
 use crate::nn::{Loss, Sequential};
 use crate::optim::Optimizer;
 use crate::Context;
@@ -40,6 +41,7 @@ pub fn seed_cnn(ctx: &Context, lr: f32, seed: u64) -> Result<Sequential> {
     m.compile(
         Optimizer::adam(lr),
         Loss::CategoricalCrossEntropy { from_logits: false },
+        &[Metric::Accuracy],
     );
     Ok(m)
 }
