@@ -249,6 +249,10 @@ fn memory_stays_flat_over_many_training_steps() {
         "new pipelines after warm-up"
     );
     assert_eq!(end.peak_bytes, base.peak_bytes, "peak memory grew");
+    assert_eq!(
+        end.bind_groups_created, base.bind_groups_created,
+        "bind groups were created after warm-up"
+    );
 }
 
 #[test]

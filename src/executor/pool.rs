@@ -111,7 +111,14 @@ impl BufferPool {
     /// Takes a buffer of at least `bytes` from the pool, creating one if none is free.
     pub fn acquire(&mut self, device: &wgpu::Device, kind: BufKind, bytes: u64) -> GpuBuffer {
         let size = self.class(bytes);
-        let buf = match self.free.get_mut(&(kind, size)).and_then(Vec::pop) {
+        // Hand out the free buffer with the lowest id: the choice then depends only on which
+        // buffers are free, not on the order they came back, so a step that repeats (a training
+        // step whose parameters alternate between two sets of buffers) reuses the same buffers
+        // and therefore the same cached bind groups.
+        let buf = match self.free.get_mut(&(kind, size)).and_then(|list| {
+            let i = (0..list.len()).min_by_key(|&i| list[i].id)?;
+            Some(list.swap_remove(i))
+        }) {
             Some(buf) => {
                 self.stats.pooled_bytes -= size;
                 buf
