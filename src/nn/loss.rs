@@ -51,22 +51,14 @@ impl Loss {
                 if from_logits {
                     Ok(scores.softmax_cross_entropy(&labels, None)?.0)
                 } else {
-                    // Probabilities: log clipped away from 0, as Keras does (eps 1e-7).
+                    // Probabilities: log clipped away from 0, as Keras does (eps 1e-7); the
+                    // log-softmax inside is the identity on log-probabilities that sum to 1.
                     let logp = scores
                         .maximum(&Tensor::full(output.context(), &[], 1e-7)?)?
                         .log()?;
-                    Ok(logp.softmax_cross_entropy_from_log_probs(&labels)?)
+                    Ok(logp.softmax_cross_entropy(&labels, None)?.0)
                 }
             }
         }
-    }
-}
-
-impl Tensor {
-    /// Mean negative log-likelihood of `labels` (i32, (N)) under log-probabilities (N, C).
-    pub fn softmax_cross_entropy_from_log_probs(&self, labels: &Tensor) -> Result<Tensor> {
-        // log_softmax of log-probabilities is the identity when they sum to 1; for clipped or
-        // unnormalized inputs it renormalizes, which is what a probability loss should do.
-        Ok(self.softmax_cross_entropy(labels, None)?.0)
     }
 }

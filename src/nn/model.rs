@@ -294,6 +294,11 @@ impl Sequential {
 
     /// Appends a layer.
     pub fn add(&mut self, layer: impl Layer + 'static) -> &mut Self {
+        // Name the layer's tensors once, by position: `<layer index>.<name>`.
+        let i = self.layers.len();
+        for p in layer.parameters().iter().chain(&layer.buffers()) {
+            p.set_name(format!("{i}.{}", p.name()));
+        }
         self.layers.push(Box::new(layer));
         self.compiled = None;
         self
@@ -323,30 +328,12 @@ impl Sequential {
 
     /// Trainable parameters, named `<layer index>.<name>`.
     pub fn parameters(&self) -> Vec<Parameter> {
-        let mut out = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            for p in l.parameters() {
-                let name = p.name();
-                let base = name.rsplit('.').next().unwrap_or(&name).to_string();
-                p.set_name(format!("{i}.{base}"));
-                out.push(p);
-            }
-        }
-        out
+        self.layers.iter().flat_map(|l| l.parameters()).collect()
     }
 
     /// Non-trainable state (running statistics), named like parameters.
     pub fn buffers(&self) -> Vec<Parameter> {
-        let mut out = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            for p in l.buffers() {
-                let name = p.name();
-                let base = name.rsplit('.').next().unwrap_or(&name).to_string();
-                p.set_name(format!("{i}.{base}"));
-                out.push(p);
-            }
-        }
-        out
+        self.layers.iter().flat_map(|l| l.buffers()).collect()
     }
 
     /// Sets the optimizer, the loss and the metrics reported by [`Sequential::fit`] (training
@@ -594,7 +581,10 @@ impl Sequential {
     /// Realizes the pending step: every parameter, optimizer state and buffer, plus `extra`,
     /// in one submission.
     pub fn realize_step(&self, extra: &[&Tensor]) -> Result<()> {
-        let mut targets: Vec<Tensor> = self.parameters().iter().map(Parameter::value).collect();
+        let mut targets: Vec<Tensor> = match &self.compiled {
+            Some(c) => c.params.iter().map(Parameter::value).collect(),
+            None => self.parameters().iter().map(Parameter::value).collect(),
+        };
         targets.extend(self.buffers().iter().map(Parameter::value));
         if let Some(c) = &self.compiled {
             targets.extend(c.optimizer.state());
