@@ -65,6 +65,26 @@ fn is_nan(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
+// n / d for n < 2^31 and 1 <= d < 2^23, exactly, from f32 arithmetic. Index arithmetic here
+// divides per element; a vector u32 division has no SIMD instruction on CPU adapters (lavapipe
+// and llvmpipe split it into one scalar division per lane, ~10x this function's cost) and GPUs
+// expand it into a long sequence too. q0 = n * (1/d) is within 3e-7 n + 1 of n / d, so its
+// remainder r0 (|r0| < 650 + d) is exact in f32; one refinement brings the quotient within 1,
+// and the last comparison makes it exact.
+fn div_u32(n: u32, d: u32) -> u32 {
+    let rcp = 1.0 / f32(d);
+    let q0 = u32(f32(n) * rcp);
+    let r0 = bitcast<i32>(n - q0 * d);
+    var q = i32(q0) + i32(floor(f32(r0) * rcp));
+    let r = i32(n) - q * i32(d);
+    if (r < 0) {
+        q -= 1;
+    } else if (r >= i32(d)) {
+        q += 1;
+    }
+    return u32(q);
+}
+
 // How many of the k taps start, start + d, ... lie in [lo, hi).
 fn taps_within(start: i32, k: u32, d: u32, lo: i32, hi: i32) -> u32 {
     var n = 0u;
@@ -96,10 +116,11 @@ fn max_pool2d(
     if (i >= p.total) {
         return;
     }
-    let ow = i % p.wo;
-    let t = i / p.wo;
-    let oh = t % p.ho;
-    let base = (t / p.ho) * p.h * p.w;
+    let t = div_u32(i, p.wo);
+    let ow = i - t * p.wo;
+    let plane = div_u32(t, p.ho);
+    let oh = t - plane * p.ho;
+    let base = plane * p.h * p.w;
     let h0 = i32(oh * p.sh) - i32(p.pt);
     let w0 = i32(ow * p.sw) - i32(p.pl);
     var best = bitcast<f32>(0xff800000u); // -inf
@@ -136,10 +157,11 @@ fn avg_pool2d(
     if (i >= p.total) {
         return;
     }
-    let ow = i % p.wo;
-    let t = i / p.wo;
-    let oh = t % p.ho;
-    let base = (t / p.ho) * p.h * p.w;
+    let t = div_u32(i, p.wo);
+    let ow = i - t * p.wo;
+    let plane = div_u32(t, p.ho);
+    let oh = t - plane * p.ho;
+    let base = plane * p.h * p.w;
     let h0 = i32(oh * p.sh) - i32(p.pt);
     let w0 = i32(ow * p.sw) - i32(p.pl);
     var s = 0.0;
@@ -164,19 +186,15 @@ fn avg_pool2d(
     }
 }
 
-// Each input element gathers from the windows that contain it (no atomics, a fixed order):
-// for kernel row a, the window row is (ih + pt - a*dh) / sh when that divides exactly.
-// Returns the window row (or column) for tap a, or NONE.
-fn window_of(i: u32, pad: u32, a: u32, d: u32, s: u32, n_out: u32) -> u32 {
-    let t = i32(i + pad) - i32(a * d);
-    if (t < 0 || u32(t) % s != 0u) {
-        return NONE;
-    }
-    let o = u32(t) / s;
-    if (o >= n_out) {
-        return NONE;
-    }
-    return o;
+// Each input element gathers from the windows that contain it (no atomics, a fixed order).
+// Along one axis, input position i (offset t = i + pad into the padded axis) lies under window o
+// at tap a when t = o * s + a * d. The candidates run down from o = t / s while the tap offset
+// t - o * s stays within the kernel's extent (k - 1) * d, so tap a runs upwards, in the
+// forward's scan order; one division per axis instead of one per tap. Windows o >= the output
+// size (trailing input rows that no window reaches) are skipped.
+// on_tap(off, d): whether offset off within the window falls on a tap (not between dilated taps).
+fn on_tap(off: u32, d: u32) -> bool {
+    return d == 1u || div_u32(off, d) * d == off;
 }
 
 @compute @workgroup_size(256)
@@ -189,23 +207,29 @@ fn max_pool2d_backward(
     if (i >= p.total) {
         return;
     }
-    let iw = i % p.w;
-    let t = i / p.w;
-    let ih = t % p.h;
-    let obase = (t / p.h) * p.ho * p.wo;
+    let t = div_u32(i, p.w);
+    let iw = i - t * p.w;
+    let plane = div_u32(t, p.h);
+    let ih = t - plane * p.h;
+    let obase = plane * p.ho * p.wo;
     let k = ih * p.w + iw;
+    let th = ih + p.pt;
+    let tw = iw + p.pl;
+    let oh_top = div_u32(th, p.sh);
+    let ow_top = div_u32(tw, p.sw);
+    let ext_h = (p.kh - 1u) * p.dh;
+    let ext_w = (p.kw - 1u) * p.dw;
     var acc = 0.0;
-    for (var a = 0u; a < p.kh; a++) {
-        let oh = window_of(ih, p.pt, a, p.dh, p.sh, p.ho);
-        if (oh == NONE) {
+    // oh and ow count down from their first candidates (i32, so the loops can stop below 0).
+    for (var oh = i32(oh_top); oh >= 0 && th - u32(oh) * p.sh <= ext_h; oh--) {
+        if (!on_tap(th - u32(oh) * p.sh, p.dh) || u32(oh) >= p.ho) {
             continue;
         }
-        for (var b = 0u; b < p.kw; b++) {
-            let ow = window_of(iw, p.pl, b, p.dw, p.sw, p.wo);
-            if (ow == NONE) {
+        for (var ow = i32(ow_top); ow >= 0 && tw - u32(ow) * p.sw <= ext_w; ow--) {
+            if (!on_tap(tw - u32(ow) * p.sw, p.dw) || u32(ow) >= p.wo) {
                 continue;
             }
-            let o = obase + oh * p.wo + ow;
+            let o = obase + u32(oh) * p.wo + u32(ow);
             if (idx_in[o] == k) {
                 acc += dy[o];
             }
@@ -224,25 +248,30 @@ fn avg_pool2d_backward(
     if (i >= p.total) {
         return;
     }
-    let iw = i % p.w;
-    let t = i / p.w;
-    let ih = t % p.h;
-    let obase = (t / p.h) * p.ho * p.wo;
+    let t = div_u32(i, p.w);
+    let iw = i - t * p.w;
+    let plane = div_u32(t, p.h);
+    let ih = t - plane * p.h;
+    let obase = plane * p.ho * p.wo;
+    let th = ih + p.pt;
+    let tw = iw + p.pl;
+    let oh_top = div_u32(th, p.sh);
+    let ow_top = div_u32(tw, p.sw);
+    let ext_h = (p.kh - 1u) * p.dh;
+    let ext_w = (p.kw - 1u) * p.dw;
     var acc = 0.0;
-    for (var a = 0u; a < p.kh; a++) {
-        let oh = window_of(ih, p.pt, a, p.dh, p.sh, p.ho);
-        if (oh == NONE) {
+    for (var oh = i32(oh_top); oh >= 0 && th - u32(oh) * p.sh <= ext_h; oh--) {
+        if (!on_tap(th - u32(oh) * p.sh, p.dh) || u32(oh) >= p.ho) {
             continue;
         }
-        let h0 = i32(oh * p.sh) - i32(p.pt);
-        for (var b = 0u; b < p.kw; b++) {
-            let ow = window_of(iw, p.pl, b, p.dw, p.sw, p.wo);
-            if (ow == NONE) {
+        let h0 = i32(u32(oh) * p.sh) - i32(p.pt);
+        for (var ow = i32(ow_top); ow >= 0 && tw - u32(ow) * p.sw <= ext_w; ow--) {
+            if (!on_tap(tw - u32(ow) * p.sw, p.dw) || u32(ow) >= p.wo) {
                 continue;
             }
-            let w0 = i32(ow * p.sw) - i32(p.pl);
+            let w0 = i32(u32(ow) * p.sw) - i32(p.pl);
             // The window holds this input element, so its divisor is at least 1.
-            acc += dy[obase + oh * p.wo + ow] / f32(divisor(h0, w0));
+            acc += dy[obase + u32(oh) * p.wo + u32(ow)] / f32(divisor(h0, w0));
         }
     }
     dx[i] = acc;
@@ -294,5 +323,5 @@ fn global_avg_pool2d_backward(
         return;
     }
     let n = p.h * p.w;
-    dx[i] = dy[i / n] / f32(n);
+    dx[i] = dy[div_u32(i, n)] / f32(n);
 }

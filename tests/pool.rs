@@ -341,6 +341,51 @@ fn grad_configs() -> Vec<Pool2dParams> {
     ]
 }
 
+/// The shaders divide flat indices in f32 (`div_u32`); millions of elements and divisors that
+/// are not powers of two check that the quotients stay exact far from small numbers.
+#[test]
+fn max_pool_indexes_exactly_in_large_planes_forward_and_backward() {
+    let mut rng = Rng::new(41);
+    let shape = [1, 3, 1031, 1297];
+    let p = params([3, 3], [2, 2], [1, 1, 1, 1], [1, 1], false);
+    let x = distinct(&mut rng, shape.iter().product());
+    check_max(&x, shape, &p);
+
+    let xt = upload(&x, shape).with_grad();
+    let y = xt.max_pool2d(&p).unwrap();
+    let dy = rng.vec(y.shape().iter().product(), -1.0, 1.0);
+    let got = vjp(&y, &dy, &xt);
+    let (_, idx, out) = reference::max_pool2d_with_indices(&f64s(&x), shape, &p);
+    let (plane_in, plane_out) = (shape[2] * shape[3], out[2] * out[3]);
+    let mut want = vec![0.0f64; x.len()];
+    for (o, i) in idx.iter().enumerate() {
+        let i = i.expect("every window holds an input element");
+        want[(o / plane_out) * plane_in + i] += f64::from(dy[o]);
+    }
+    assert_close("max_pool2d backward, large planes", &got, &want, 1e-6, 1e-6);
+}
+
+#[test]
+fn global_avg_pool_gradient_spreads_exactly_over_large_planes() {
+    let mut rng = Rng::new(43);
+    let shape = [2, 3, 1013, 1499];
+    let x = upload(&rng.vec(shape.iter().product(), -1.0, 1.0), shape).with_grad();
+    let y = x.global_avg_pool2d().unwrap();
+    let dy = rng.vec(6, -1.0, 1.0);
+    let got = vjp(&y, &dy, &x);
+    let plane = shape[2] * shape[3];
+    let want: Vec<f64> = (0..got.len())
+        .map(|i| f64::from(dy[i / plane]) / plane as f64)
+        .collect();
+    assert_close(
+        "global_avg_pool2d backward, large planes",
+        &got,
+        &want,
+        1e-9,
+        1e-6,
+    );
+}
+
 #[test]
 fn max_pool_gradients_match_finite_differences_with_overlapping_windows() {
     let mut rng = Rng::new(7);
