@@ -25,6 +25,8 @@ override OP: u32 = 0u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (numel)
 
+// kiln:include index
+
 fn safe_pow(x: f32, e: f32) -> f32 {
     if (x == 0.0) {
         if (e > 0.0) { return 0.0; }
@@ -75,8 +77,9 @@ fn binary(
     for (var d = i32(p.rank) - 1; d >= 0; d--) {
         let k = u32(d);
         let n = p.shape[k >> 2u][k & 3u];
-        let c = rem % n;
-        rem = rem / n;
+        let q = div_u32(rem, n);
+        let c = rem - q * n;
+        rem = q;
         ia += c * p.a_strides[k >> 2u][k & 3u];
         ib += c * p.b_strides[k >> 2u][k & 3u];
     }
@@ -135,8 +138,9 @@ fn binary_backward(
         for (var dim = i32(p.rank) - 1; dim >= 0; dim--) {
             let k = u32(dim);
             let n = p.shape[k >> 2u][k & 3u];
-            let c = rem % n;
-            rem = rem / n;
+            let q = div_u32(rem, n);
+            let c = rem - q * n;
+            rem = q;
             ia += c * p.a_strides[k >> 2u][k & 3u];
             ib += c * p.b_strides[k >> 2u][k & 3u];
         }

@@ -29,39 +29,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // (numel)
 @group(0) @binding(2) var<storage, read_write> y: array<f32>; // (numel)
 
-// Philox4x32-10, copied from shaders/random.wgsl (see there for the derivation of mulhilo).
-const M0: u32 = 0xD2511F53u;
-const M1: u32 = 0xCD9E8D57u;
-const W0: u32 = 0x9E3779B9u;
-const W1: u32 = 0xBB67AE85u;
-
-fn mulhilo(a: u32, b: u32) -> vec2<u32> {
-    let a0 = a & 0xFFFFu;
-    let a1 = a >> 16u;
-    let b0 = b & 0xFFFFu;
-    let b1 = b >> 16u;
-    let p00 = a0 * b0;
-    let p01 = a0 * b1;
-    let p10 = a1 * b0;
-    let p11 = a1 * b1;
-    let mid = (p00 >> 16u) + (p01 & 0xFFFFu) + (p10 & 0xFFFFu);
-    let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
-    return vec2<u32>(hi, a * b);
-}
-
-fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
-    var c = counter;
-    var k = key;
-    for (var round = 0u; round < 10u; round++) {
-        if (round > 0u) {
-            k = k + vec2<u32>(W0, W1);
-        }
-        let m0 = mulhilo(M0, c.x);
-        let m1 = mulhilo(M1, c.z);
-        c = vec4<u32>(m1.x ^ c.y ^ k.x, m1.y, m0.x ^ c.w ^ k.y, m0.y);
-    }
-    return c;
-}
+// kiln:include philox
 
 @compute @workgroup_size(256)
 fn dropout(

@@ -25,6 +25,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // (numel) in the input shape
 @group(0) @binding(2) var<storage, read_write> y: array<f32>; // (numel) in the output shape
 
+// kiln:include index
+
 @compute @workgroup_size(256)
 fn permute(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -40,8 +42,9 @@ fn permute(
     for (var d = i32(p.rank) - 1; d >= 0; d--) {
         let k = u32(d);
         let n = p.shape[k >> 2u][k & 3u];
-        src += (rem % n) * p.strides[k >> 2u][k & 3u];
-        rem = rem / n;
+        let q = div_u32(rem, n);
+        src += (rem - q * n) * p.strides[k >> 2u][k & 3u];
+        rem = q;
     }
     y[i] = x[src];
 }

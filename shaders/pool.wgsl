@@ -65,25 +65,7 @@ fn is_nan(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
-// n / d for n < 2^31 and 1 <= d < 2^23, exactly, from f32 arithmetic. Index arithmetic here
-// divides per element; a vector u32 division has no SIMD instruction on CPU adapters (lavapipe
-// and llvmpipe split it into one scalar division per lane, ~10x this function's cost) and GPUs
-// expand it into a long sequence too. q0 = n * (1/d) is within 3e-7 n + 1 of n / d, so its
-// remainder r0 (|r0| < 650 + d) is exact in f32; one refinement brings the quotient within 1,
-// and the last comparison makes it exact.
-fn div_u32(n: u32, d: u32) -> u32 {
-    let rcp = 1.0 / f32(d);
-    let q0 = u32(f32(n) * rcp);
-    let r0 = bitcast<i32>(n - q0 * d);
-    var q = i32(q0) + i32(floor(f32(r0) * rcp));
-    let r = i32(n) - q * i32(d);
-    if (r < 0) {
-        q -= 1;
-    } else if (r >= i32(d)) {
-        q += 1;
-    }
-    return u32(q);
-}
+// kiln:include index
 
 // How many of the k taps start, start + d, ... lie in [lo, hi).
 fn taps_within(start: i32, k: u32, d: u32, lo: i32, hi: i32) -> u32 {

@@ -53,6 +53,8 @@ const WG: u32 = 256u;
 
 var<workgroup> partial: array<f32, 256>;
 
+// kiln:include index
+
 fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
@@ -100,8 +102,9 @@ fn kept_offset(o: u32) -> u32 {
     for (var d = i32(p.kept_rank) - 1; d >= 0; d--) {
         let k = u32(d);
         let n = p.kept_shape[k >> 2u][k & 3u];
-        off += (rem % n) * p.kept_strides[k >> 2u][k & 3u];
-        rem = rem / n;
+        let q = div_u32(rem, n);
+        off += (rem - q * n) * p.kept_strides[k >> 2u][k & 3u];
+        rem = q;
     }
     return off;
 }
@@ -113,8 +116,9 @@ fn red_offset(r: u32) -> u32 {
     for (var d = i32(p.red_rank) - 1; d >= 0; d--) {
         let k = u32(d);
         let n = p.red_shape[k >> 2u][k & 3u];
-        off += (rem % n) * p.red_strides[k >> 2u][k & 3u];
-        rem = rem / n;
+        let q = div_u32(rem, n);
+        off += (rem - q * n) * p.red_strides[k >> 2u][k & 3u];
+        rem = q;
     }
     return off;
 }

@@ -370,3 +370,13 @@ fn invalid_axes_are_refused_naming_the_op() {
     assert!(scalar.sum(&[0], false).is_err());
     assert_eq!(scalar.sum_all().unwrap().item::<f32>().unwrap(), 2.0);
 }
+
+/// The shaders divide flat indices in f32 below 2^23 and in u32 above (`div_u32` in
+/// shaders/lib/index.wgsl): a kept dim past 2^23 and a strided reduction over millions of
+/// elements check both paths.
+#[test]
+fn reductions_index_exactly_past_the_f32_division_range() {
+    let n = (1 << 23) + 5;
+    check(ReduceOp::Max, &[3, n], &[0], false, 71);
+    check(ReduceOp::Sum, &[37, 3, 40_009], &[0, 2], false, 72);
+}

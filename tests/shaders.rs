@@ -1,5 +1,6 @@
-//! Every WGSL file in shaders/ parses and validates with naga, needs no GPU, stays within
-//! WebGPU's default compute limits, and is registered with the crate.
+//! Every WGSL file in shaders/ parses and validates with naga (its `// kiln:include` library
+//! pieces from shaders/lib/ expanded), needs no GPU, stays within WebGPU's default compute
+//! limits, and is registered with the crate; every library piece is used and validates.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,7 +17,9 @@ fn shader_files() -> Vec<(String, String)> {
                 .expect("file name")
                 .to_string_lossy()
                 .into_owned();
-            let src = std::fs::read_to_string(&p).expect("readable shader");
+            let raw = std::fs::read_to_string(&p).expect("readable shader");
+            let src = kiln::kernels::expand_includes(&raw)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (name, src)
         })
         .collect();
@@ -92,4 +95,33 @@ fn every_shader_file_is_registered_and_every_registered_shader_exists() {
             "{name}: registry holds a different source"
         );
     }
+}
+
+#[test]
+fn every_library_piece_is_registered_used_and_unknown_pieces_are_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/lib");
+    let files: BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("shaders/lib exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+        .map(|p| p.file_stem().expect("name").to_string_lossy().into_owned())
+        .collect();
+    let registered: BTreeSet<String> = kiln::kernels::LIBRARY
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(
+        files, registered,
+        "shaders/lib and kernels::LIBRARY disagree"
+    );
+    for (name, _) in kiln::kernels::LIBRARY {
+        let directive = format!("// kiln:include {name}");
+        let users = kiln::kernels::SHADERS
+            .iter()
+            .filter(|(_, s)| s.lines().any(|l| l.trim() == directive))
+            .count();
+        assert!(users > 0, "library piece {name} is included by no shader");
+    }
+    let err = kiln::kernels::expand_includes("// kiln:include nothing_here\n").unwrap_err();
+    assert!(err.contains("nothing_here"), "{err}");
 }

@@ -50,9 +50,53 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("unary", include_str!("../../shaders/unary.wgsl")),
 ];
 
-/// The WGSL source of shader `name`.
+/// WGSL pieces that several shaders share, by name. WGSL has no include of its own, so a shader
+/// pulls one in with a line `// kiln:include <name>`, which [`expand_includes`] replaces.
+pub const LIBRARY: &[(&str, &str)] = &[
+    ("index", include_str!("../../shaders/lib/index.wgsl")),
+    ("philox", include_str!("../../shaders/lib/philox.wgsl")),
+];
+
+/// The directive that pulls a [`LIBRARY`] piece into a shader.
+const INCLUDE: &str = "// kiln:include ";
+
+/// `src` with every `// kiln:include <name>` line replaced by the library piece `name`.
+///
+/// Errors: the name of a piece that is not in [`LIBRARY`].
+pub fn expand_includes(src: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(src.len() + 2048);
+    for line in src.lines() {
+        match line.trim().strip_prefix(INCLUDE) {
+            Some(name) => {
+                let name = name.trim();
+                let piece = LIBRARY
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .ok_or_else(|| format!("unknown WGSL library piece `{name}`"))?;
+                out.push_str(piece.1);
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The WGSL source of shader `name`, with its library pieces expanded (once per process).
+/// `None` if there is no such shader, or if it includes a piece that does not exist (the
+/// shader tests rule that out).
 pub fn shader_source(name: &str) -> Option<&'static str> {
-    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    static EXPANDED: std::sync::OnceLock<Vec<Option<String>>> = std::sync::OnceLock::new();
+    let expanded = EXPANDED.get_or_init(|| {
+        SHADERS
+            .iter()
+            .map(|(_, s)| expand_includes(s).ok())
+            .collect()
+    });
+    let k = SHADERS.iter().position(|(n, _)| *n == name)?;
+    expanded.get(k)?.as_deref()
 }
 
 /// Workgroups of `size` invocations needed to cover `n` items.

@@ -46,11 +46,8 @@ impl Pool2dParams {
     }
 }
 
-/// The largest padded extent the shader's i32 window arithmetic handles.
+/// The largest padded extent and stride the shader's i32 window arithmetic handles.
 const MAX_EXTENT: usize = i32::MAX as usize;
-
-/// Strides and dilations must stay below this: the shaders divide by them in f32 (`div_u32`).
-const MAX_DIVISOR: usize = 1 << 23;
 
 /// Everything a pooling launch needs, checked and resolved at call time.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,17 +108,6 @@ fn image_dims(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
             format!("needs a non-empty image, got shape {shape:?}"),
         ));
     }
-    // The shaders divide indices in f32 (see `div_u32` in pool.wgsl), exact for dividends
-    // below 2^31 and divisors below 2^23.
-    if h.saturating_mul(w) >= MAX_DIVISOR || n.saturating_mul(c).saturating_mul(h * w) >= 1 << 31 {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "shape {shape:?} is past the pooling kernels' index limits: H*W must be below \
-                 2^23 and N*C*H*W below 2^31"
-            ),
-        ));
-    }
     Ok([n, c, h, w])
 }
 
@@ -142,14 +128,13 @@ fn output_len(op: &'static str, axis: usize, size: usize, p: &Pool2dParams) -> R
     let padded = size
         .checked_add(pads[0])
         .and_then(|v| v.checked_add(pads[1]))
-        .filter(|&v| v <= MAX_EXTENT && stride < MAX_DIVISOR && dilation < MAX_DIVISOR);
+        .filter(|&v| v <= MAX_EXTENT && stride <= MAX_EXTENT);
     let Some(padded) = padded else {
         return Err(Error::invalid(
             op,
             format!(
-                "padding {pads:?}, stride {stride} and dilation {dilation} along the {name} are \
-                 out of range (the padded size must stay under 2^31, stride and dilation under \
-                 2^23)"
+                "padding {pads:?} and stride {stride} along the {name} are out of range \
+                 (padded size and stride must stay under 2^31)"
             ),
         ));
     };
