@@ -44,6 +44,11 @@ struct Params {
 
 const NONE: u32 = 0xffffffffu;
 
+// Backward only: 1 when windows cannot overlap along either axis (stride >= the kernel's
+// extent (k - 1) * d + 1, as in the usual 2x2 stride-2 pooling), so each input element lies in
+// at most one window, found with one division per axis and no loop.
+override DISJOINT: u32 = 0u;
+
 @group(0) @binding(0) var<uniform> p: Params;
 
 // Forward entry points.
@@ -202,6 +207,19 @@ fn max_pool2d_backward(
     let ext_h = (p.kh - 1u) * p.dh;
     let ext_w = (p.kw - 1u) * p.dw;
     var acc = 0.0;
+    if (DISJOINT == 1u) {
+        let offh = th - oh_top * p.sh;
+        let offw = tw - ow_top * p.sw;
+        if (oh_top < p.ho && ow_top < p.wo && offh <= ext_h && offw <= ext_w
+            && on_tap(offh, p.dh) && on_tap(offw, p.dw)) {
+            let o = obase + oh_top * p.wo + ow_top;
+            if (idx_in[o] == k) {
+                acc = dy[o];
+            }
+        }
+        dx_max[i] = acc;
+        return;
+    }
     // oh and ow count down from their first candidates (i32, so the loops can stop below 0).
     for (var oh = i32(oh_top); oh >= 0 && th - u32(oh) * p.sh <= ext_h; oh--) {
         if (!on_tap(th - u32(oh) * p.sh, p.dh) || u32(oh) >= p.ho) {
@@ -242,6 +260,18 @@ fn avg_pool2d_backward(
     let ext_h = (p.kh - 1u) * p.dh;
     let ext_w = (p.kw - 1u) * p.dw;
     var acc = 0.0;
+    if (DISJOINT == 1u) {
+        let offh = th - oh_top * p.sh;
+        let offw = tw - ow_top * p.sw;
+        if (oh_top < p.ho && ow_top < p.wo && offh <= ext_h && offw <= ext_w
+            && on_tap(offh, p.dh) && on_tap(offw, p.dw)) {
+            let h0 = i32(oh_top * p.sh) - i32(p.pt);
+            let w0 = i32(ow_top * p.sw) - i32(p.pl);
+            acc = dy[obase + oh_top * p.wo + ow_top] / f32(divisor(h0, w0));
+        }
+        dx[i] = acc;
+        return;
+    }
     for (var oh = i32(oh_top); oh >= 0 && th - u32(oh) * p.sh <= ext_h; oh--) {
         if (!on_tap(th - u32(oh) * p.sh, p.dh) || u32(oh) >= p.ho) {
             continue;

@@ -338,6 +338,8 @@ fn grad_configs() -> Vec<Pool2dParams> {
         params([3, 2], [1, 2], [0, 1, 2, 0], [1, 1], false),
         params([3, 3], [2, 2], [1, 0, 0, 1], [2, 1], true),
         params([2, 2], [2, 2], [0; 4], [1, 1], true),
+        // Disjoint windows with gaps between them and a dilated tap (the loop-free backward).
+        params([2, 2], [3, 4], [1, 0, 0, 1], [2, 1], false),
     ]
 }
 

@@ -67,6 +67,12 @@ impl Geom {
     }
 
     /// The shader's `Params` words, with `total` elements (or planes) to cover.
+    /// Whether windows cannot overlap along either axis (stride >= the dilated kernel extent),
+    /// so the backward can find each input's one window without a loop.
+    fn disjoint(&self) -> bool {
+        (0..2).all(|a| self.p.stride[a] > (self.p.kernel[a] - 1) * self.p.dilation[a])
+    }
+
     fn words(&self, total: usize) -> Vec<u32> {
         let p = &self.p;
         let [pt, pl, pb, pr] = p.padding;
@@ -220,7 +226,7 @@ impl Kernel for MaxPoolGrad {
         launch(
             "pool",
             "max_pool2d_backward",
-            vec![],
+            vec![("DISJOINT", u32::from(self.0.disjoint()))],
             2,
             self.0.words(total),
             groups(total, 256),
@@ -297,7 +303,7 @@ impl Kernel for AvgPoolGrad {
         launch(
             "pool",
             "avg_pool2d_backward",
-            vec![],
+            vec![("DISJOINT", u32::from(self.0.disjoint()))],
             1,
             self.0.words(total),
             groups(total, 256),
