@@ -15,6 +15,8 @@
 // - `reduce`: one 256-invocation workgroup per output element. Invocation `lid` folds
 //   r = lid, lid + 256, ... (adjacent invocations read adjacent elements when the reduced part
 //   is one contiguous dim), then a workgroup-memory tree combines the 256 partials pairwise.
+//   When the innermost reduced dim has at least 128 elements, the lanes instead walk it row by
+//   row (lane lid folds elements lid, lid + 256, ... of every row).
 // - `reduce_small`: one invocation per output element folds all of its reduced elements in
 //   order; for small reduced sizes, or when there are enough outputs to fill the GPU.
 //
@@ -143,8 +145,23 @@ fn reduce(
                 acc = combine(acc, x[base + r * s]);
             }
         } else {
-            for (var r = lid; r < p.n_red; r += WG) {
-                acc = combine(acc, x[base + red_offset(r)]);
+            let last = p.red_rank - 1u;
+            let inner = p.red_shape[last >> 2u][last & 3u];
+            if (inner >= WG / 2u) {
+                // Rows of the innermost reduced dim: the lanes share each row, so only the row's
+                // start (the same for every lane) needs dividing, once per row.
+                let s = p.red_strides[last >> 2u][last & 3u];
+                let rows = p.n_red / inner;
+                for (var row = 0u; row < rows; row++) {
+                    let start = base + red_offset(row * inner);
+                    for (var r = lid; r < inner; r += WG) {
+                        acc = combine(acc, x[start + r * s]);
+                    }
+                }
+            } else {
+                for (var r = lid; r < p.n_red; r += WG) {
+                    acc = combine(acc, x[base + red_offset(r)]);
+                }
             }
         }
     }

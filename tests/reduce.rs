@@ -380,3 +380,28 @@ fn reductions_index_exactly_past_the_f32_division_range() {
     check(ReduceOp::Max, &[3, n], &[0], false, 71);
     check(ReduceOp::Sum, &[37, 3, 40_009], &[0, 2], false, 72);
 }
+
+/// Bias-gradient-style reductions ([N, C, H, W] over N, H and W) keep C and reduce two merged
+/// dims; when the innermost one is long, the workgroup path walks it row by row. Row lengths
+/// below, at and past the 128-element switch, with partial last rows of lanes, for every op.
+#[test]
+fn reductions_over_outer_and_inner_axes_walk_rows_of_the_innermost_dim() {
+    let mut seed = 6000;
+    for op in ReduceOp::ALL {
+        for (shape, axes) in [
+            (&[9usize, 3, 11, 11][..], &[0isize, 2, 3][..]),
+            (&[7, 2, 8, 16][..], &[0, 2, 3][..]),
+            (&[5, 4, 13, 11][..], &[0, 2, 3][..]),
+            (&[3, 2, 601][..], &[0, 2][..]),
+            (&[4, 3, 5, 300][..], &[1, 3][..]),
+        ] {
+            let n_out = shape.iter().product::<usize>() / reduced_count(shape, axes);
+            assert!(
+                !uses_small_path(n_out, reduced_count(shape, axes)),
+                "{shape:?} over {axes:?} should take the workgroup path"
+            );
+            seed += 1;
+            check(op, shape, axes, false, seed);
+        }
+    }
+}
