@@ -108,6 +108,51 @@ impl GpuTimer {
     }
 }
 
+/// What the buffer plan of the last realization needed, as [`Context::last_plan`] reports it:
+/// the measurement behind `kiln bench`'s memory line and `tests/memory.rs`. All sizes but
+/// `planned_bytes` are exact (no size classes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanStats {
+    /// Ops (nodes) in the realization.
+    pub steps: usize,
+    /// The largest set of intermediates that must be live at once: over the realized order, the
+    /// maximum at any position of the bytes of intermediates produced at or before it and still
+    /// to be read at or after it.
+    pub live_intermediate_peak_bytes: u64,
+    /// The same maximum with the kept outputs counted too, each from the position that produces
+    /// it to the end: what this order needs beyond its inputs when nothing is updated in place.
+    pub live_peak_with_kept_bytes: u64,
+    /// Bytes of the outputs the realization keeps (targets and held tensors).
+    pub kept_bytes: u64,
+    /// Bytes of the already-realized tensors it reads (each once). They stay allocated until
+    /// the realization ends, even where they are read for the last time by it.
+    pub input_bytes: u64,
+    /// Bytes of the storage buffers the plan took from the pool (size classes included): what
+    /// the realization added to live memory, kept outputs and intermediates together.
+    pub planned_bytes: u64,
+}
+
+/// Exact-size liveness over `order`: the most bytes live at once, of intermediates only
+/// (`with_kept` false) or also of kept outputs, which live from their position to the end.
+/// A node is live from its own position to its last use, inclusive.
+fn live_peak(bytes: &[u64], keep: &[bool], last_use: &[usize], with_kept: bool) -> u64 {
+    let mut dies_at = vec![0u64; bytes.len()];
+    for j in 0..bytes.len() {
+        if !keep[j] {
+            dies_at[last_use[j]] += bytes[j];
+        }
+    }
+    let (mut live, mut peak) = (0u64, 0u64);
+    for i in 0..bytes.len() {
+        if !keep[i] || with_kept {
+            live += bytes[i];
+        }
+        peak = peak.max(live);
+        live -= dies_at[i];
+    }
+    peak
+}
+
 struct Step {
     node: Arc<Node>,
     kernel: Arc<dyn Kernel>,
@@ -270,6 +315,30 @@ impl Context {
                     }
                 }
             }
+        }
+        {
+            let bytes: Vec<u64> = steps
+                .iter()
+                .map(|s| s.node.outs.iter().map(|o| o.bytes()).sum())
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let input_bytes = steps
+                .iter()
+                .flat_map(|s| s.inputs.iter())
+                .filter(|t| !index.contains_key(&t.node.id) && seen.insert((t.node.id, t.out)))
+                .filter_map(|t| t.node.outs.get(t.out).map(|o| o.bytes()))
+                .sum();
+            *lock(&self.inner.last_plan) = PlanStats {
+                steps: steps.len(),
+                live_intermediate_peak_bytes: live_peak(&bytes, &keep, &last_use, false),
+                live_peak_with_kept_bytes: live_peak(&bytes, &keep, &last_use, true),
+                kept_bytes: (0..steps.len())
+                    .filter(|&i| keep[i])
+                    .map(|i| bytes[i])
+                    .sum(),
+                input_bytes,
+                planned_bytes: acquired.iter().map(|b| b.size).sum(),
+            };
         }
         if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
             for (step, bufs) in steps.iter().zip(&assigned) {
