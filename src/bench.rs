@@ -948,8 +948,6 @@ fn fma_ceiling_case(ctx: &Context, timer: Option<&GpuTimer>, timing: Timing) -> 
     for chains in [1u32, 2, 4, 8] {
         let tr = (trips * 4 / chains).max(1);
         let rate = time(tr, chains)? / ceiling_fma_flops(g, tr, chains);
-            eprintln!("chains {chains} trips {tr}: {:.2} GFLOP/s", 1e-9 / rate);
-        }
         if rate < best.0 {
             best = (rate, chains);
         }
