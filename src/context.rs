@@ -250,7 +250,7 @@ impl Context {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             lock(&sink).push(e.to_string());
         }));
-        let pipeline_cache = open_pipeline_cache(&device, &info, features, &options);
+        let pipeline_cache = open_pipeline_cache(&device, &info, features, &options).await;
         let max_buffer = limits
             .max_buffer_size
             .min(limits.max_storage_buffer_binding_size);
@@ -709,8 +709,10 @@ pub fn unseal_cache(file: &[u8]) -> Option<&[u8]> {
     (magic == CACHE_MAGIC && data.len() as u64 == len && fnv1a(data) == hash).then_some(data)
 }
 
-/// Opens the pipeline cache for this adapter, seeded from its file when the file is intact.
-fn open_pipeline_cache(
+/// Opens the pipeline cache for this adapter, seeded from its file when the file is intact and
+/// wgpu accepts it (else empty: data made for another adapter, driver or wgpu version is a
+/// validation error even with `fallback`, caught here so it never reaches a realization).
+async fn open_pipeline_cache(
     device: &wgpu::Device,
     info: &wgpu::AdapterInfo,
     features: wgpu::Features,
@@ -725,25 +727,37 @@ fn open_pipeline_cache(
     let file = std::fs::read(&path).ok();
     #[cfg(target_arch = "wasm32")]
     let file: Option<Vec<u8>> = None;
-    let data = file.as_deref().and_then(unseal_cache);
+    let mut data = file.as_deref().and_then(unseal_cache);
+    loop {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let cache = create_pipeline_cache(device, data);
+        if scope.pop().await.is_none() {
+            return Some(PipelineCacheFile {
+                cache,
+                path,
+                loaded_bytes: data.map_or(0, <[u8]>::len),
+            });
+        }
+        // Rejected: retry once without data; give up on caching if even that fails.
+        data.take()?;
+    }
+}
+
+fn create_pipeline_cache(device: &wgpu::Device, data: Option<&[u8]>) -> wgpu::PipelineCache {
     // SAFETY: `data` is only ever bytes that `PipelineCache::get_data` returned (written by
     // `save_pipeline_cache` under kiln's checksum, which rejects damaged files), from a file
     // named by this adapter's `pipeline_cache_key`. wgpu validates its header (backend,
-    // adapter, driver and wgpu version) and, with `fallback: true`, starts an empty cache
-    // instead of failing when the data does not fit this device.
+    // adapter, driver and wgpu version): with `fallback: true` stale data gives an empty
+    // cache, and data for another device is a validation error that the caller catches (it
+    // then retries without data).
     #[allow(unsafe_code)]
-    let cache = unsafe {
+    unsafe {
         device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
             label: Some("kiln pipeline cache"),
             data,
             fallback: true,
         })
-    };
-    Some(PipelineCacheFile {
-        cache,
-        path,
-        loaded_bytes: data.map_or(0, <[u8]>::len),
-    })
+    }
 }
 
 fn make_instance(backends: wgpu::Backends) -> wgpu::Instance {
