@@ -909,7 +909,7 @@ pub fn ceiling_fma_reference(
 pub fn ceiling_copy(x: &Tensor) -> Result<Tensor> {
     x.check_dtype("ceiling_copy", DType::F32)?;
     let n = x.numel();
-    if n % 4 != 0 || n / 4 > u32::MAX as usize {
+    if !n.is_multiple_of(4) || n / 4 > u32::MAX as usize {
         return Err(Error::invalid(
             "ceiling_copy",
             format!("{n} elements (needs a multiple of 4, under 2^34)"),
