@@ -7,8 +7,10 @@
 //!    if a handle outside the pending graph still points at it; every other node is an
 //!    intermediate.
 //! 3. Plan buffers by liveness: each node's last use is the position of its last consumer.
-//!    Walking the order, a node takes a buffer of its size class from the realization's free
-//!    list, else from the context's pool (which creates one only when it has none). After a
+//!    Walking the order, a node takes a buffer from the realization's free list (an
+//!    intermediate the smallest one of its size class up to twice it, so a dead activation's
+//!    buffer can hold a smaller tensor; a kept output only its own class, so no waste outlives
+//!    the realization), else from the context's pool (which creates one only when it has none). After a
 //!    node is placed, the intermediates whose last use it was go to the free list, so a later
 //!    node can reuse them (never the node's own inputs, which it is still reading).
 //! 4. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
@@ -153,6 +155,17 @@ fn live_peak(bytes: &[u64], keep: &[bool], last_use: &[usize], with_kept: bool) 
     peak
 }
 
+/// Takes the smallest buffer of at least `class` and at most `most` bytes from a realization's
+/// free list (keyed by buffer size).
+fn best_fit(free: &mut HashMap<u64, Vec<GpuBuffer>>, class: u64, most: u64) -> Option<GpuBuffer> {
+    let size = free
+        .iter()
+        .filter(|(&size, list)| size >= class && size <= most && !list.is_empty())
+        .map(|(&size, _)| size)
+        .min()?;
+    free.get_mut(&size).and_then(Vec::pop)
+}
+
 struct Step {
     node: Arc<Node>,
     kernel: Arc<dyn Kernel>,
@@ -293,7 +306,11 @@ impl Context {
                 for spec in &step.node.outs {
                     let bytes = spec.bytes().div_ceil(4).max(1) * 4;
                     let class = pool.class(bytes);
-                    let buf = match free.get_mut(&class).and_then(Vec::pop) {
+                    // A kept output outlives the realization: only its own class fits it, so no
+                    // waste persists; an intermediate may take a free buffer up to twice its
+                    // class, so a dead activation's buffer holds a smaller one.
+                    let most = if keep[i] { class } else { 2 * class };
+                    let buf = match best_fit(&mut free, class, most) {
                         Some(b) => b,
                         None => {
                             let b = pool.acquire(&self.inner.device, BufKind::Storage, bytes);
