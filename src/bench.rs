@@ -662,8 +662,8 @@ fn selected(opts: &BenchOptions, name: &str) -> bool {
 }
 
 /// Runs the cases that match `opts`, calling `progress(done, total, name)` before each. The
-/// ceiling cases run first (always, when `opts.ceilings`: every case's fraction needs them;
-/// they are listed only when the filter selects them).
+/// ceiling cases run first and are always listed when `opts.ceilings` (every case's fraction
+/// needs them), whatever the filter.
 pub fn run(
     ctx: &Context,
     opts: &BenchOptions,
@@ -709,11 +709,7 @@ pub fn run(
             gflops: fma_result.gflops(),
             gbps: copy_result.gbps(),
         });
-        results.extend(
-            [fma_result, copy_result]
-                .into_iter()
-                .filter(|r| selected(opts, &r.name)),
-        );
+        results.extend([fma_result, copy_result]);
     }
     let done = total - main.len();
     for (k, case) in main.iter().enumerate() {
