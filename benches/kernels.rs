@@ -6,7 +6,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let results = kiln::bench::run(
         &ctx,
-        &kiln::bench::BenchOptions { filter, quick },
+        &kiln::bench::BenchOptions {
+            filter,
+            quick,
+            ..Default::default()
+        },
         |done, total, name| {
             if done < total {
                 eprintln!("[{}/{total}] {name}", done + 1);

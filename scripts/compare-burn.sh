@@ -2,7 +2,11 @@
 # Side-by-side benchmark: runs `kiln bench --lines` and the peer burn-bench alternately on the
 # same adapter, ROUNDS times each, and prints per case the median GFLOP/s of both and the
 # kiln/burn ratio (for the add chain: burn's µs per op over kiln's; for the training step:
-# images/s). The peer is copied from ../shared/peers/burn-bench to $BURN_BENCH_DIR and built
+# images/s), and kiln's fraction of the adapter's measured roofline (`frac_of_ceiling`, from the
+# ceiling cases kiln measures in the same run). kiln runs with `--timing wall`: every run is timed
+# by the wall clock from before the ops are recorded to after the GPU has finished, exactly as
+# burn-bench's `time_it` does (kiln's default, GPU timestamps, leaves recording out and would
+# flatter kiln). The peer is copied from ../shared/peers/burn-bench to $BURN_BENCH_DIR and built
 # there on first use (about 21 minutes on 2 cores).
 #
 #   scripts/compare-burn.sh                 # all cases, 2 rounds
@@ -26,7 +30,7 @@ if [ ! -x "$peer_dir/target/release/burn-bench" ]; then
 fi
 cargo build --release --manifest-path "$root/Cargo.toml"
 
-kiln_args=(bench --lines)
+kiln_args=(bench --lines --timing wall)
 [ -n "$filter" ] && kiln_args+=(--filter "$filter")
 for r in $(seq "$rounds"); do
   echo "round $r/$rounds: kiln" >&2
@@ -49,7 +53,7 @@ kiln, burn = load(sys.argv[1]), load(sys.argv[2])
 def med(rows, key):
     vals = [float(r[key]) for r in rows if key in r]
     return statistics.median(vals) if vals else None
-print(f"{'case':<36} {'kiln':>12} {'burn':>12} {'kiln/burn':>10}  unit")
+print(f"{'case':<36} {'kiln':>12} {'burn':>12} {'kiln/burn':>10} {'kiln roof':>9}  unit")
 for case in sorted(set(kiln) | set(burn)):
     k, b = kiln.get(case, []), burn.get(case, [])
     if case.startswith("add_chain"):
@@ -63,5 +67,7 @@ for case in sorted(set(kiln) | set(burn)):
         ratio = kv / bv if kv and bv else None
     fmt = lambda v: f"{v:12.3f}" if v is not None else f"{'-':>12}"
     r = f"{ratio:10.2f}" if ratio is not None else f"{'-':>10}"
-    print(f"{case:<36} {fmt(kv)} {fmt(bv)} {r}  {unit}")
+    frac = med(k, "frac_of_ceiling")
+    roof = f"{frac * 100:8.1f}%" if frac is not None else f"{'-':>9}"
+    print(f"{case:<36} {fmt(kv)} {fmt(bv)} {r} {roof}  {unit}")
 PY

@@ -1,12 +1,122 @@
 //! The benchmark runner behind `kiln bench`: a named table of cases, warm-up, GPU timestamps
-//! where the adapter has them (else wall clock around a synchronized submission), medians, and
-//! FLOP/s and bytes/s beside every time. Case names match the peer benchmark
+//! where the adapter has them (else wall clock around a synchronized submission) or, with
+//! [`Timing::Wall`], the wall clock around recording, realizing and waiting as the peer does;
+//! medians, and FLOP/s and bytes/s beside every time. Case names match the peer benchmark
 //! (`../shared/peers/burn-bench`) so the two can be compared line by line.
+//!
+//! Every run also measures the adapter's two ceilings (`ceiling_fma_f32`: peak FLOP/s of
+//! independent FMA chains; `ceiling_copy_f32`: bandwidth of a large storage-to-storage copy) and
+//! reports each case as a fraction of the roofline they span: attainable time
+//! = max(flops / peak FLOP/s, bytes / copy bandwidth). Beside the training step it reports peak
+//! GPU memory against parameters + optimizer state + the planner's live-set bound
+//! ([`train_step_memory`]); [`cold_start`] times a fresh process up to its first training step.
 
 use std::time::Instant;
 
-use crate::error::Result;
-use crate::{Context, GpuTimer, Tensor};
+use crate::error::{Error, Result};
+use crate::executor::PlanStats;
+use crate::graph::{Kernel, Launch};
+use crate::{Context, ContextOptions, DType, GpuTimer, Tensor};
+
+/// How one run of a case is timed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Timing {
+    /// GPU timestamp queries around the realization's compute passes where the adapter has them
+    /// (`timing=gpu-timestamp`); else the wall clock around the submission and a wait
+    /// (`timing=wall-realize`). Recording the ops is not timed.
+    #[default]
+    Gpu,
+    /// The wall clock from before the ops are recorded to after the GPU has finished them
+    /// (record + realize + wait, `timing=wall`): what the peer's `time_it` measures, so a
+    /// side-by-side compares like with like.
+    Wall,
+}
+
+impl std::str::FromStr for Timing {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Timing> {
+        match s {
+            "gpu" => Ok(Timing::Gpu),
+            "wall" => Ok(Timing::Wall),
+            other => Err(Error::invalid(
+                "bench",
+                format!("unknown timing {other:?} (use gpu or wall)"),
+            )),
+        }
+    }
+}
+
+/// The adapter's measured roofs, from the `ceiling_*` cases of the same run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ceilings {
+    /// Peak GFLOP/s (`ceiling_fma_f32`).
+    pub gflops: f64,
+    /// Copy bandwidth in GB/s, bytes read plus bytes written (`ceiling_copy_f32`).
+    pub gbps: f64,
+}
+
+impl Ceilings {
+    /// The fraction of the roofline-attainable rate that a run of `flops` and `bytes` reached
+    /// in `seconds`, and the roof that bounds it (`compute` or `memory`). Attainable rate =
+    /// min(peak, intensity x bandwidth) with intensity = flops / bytes; as times that is
+    /// max(flops / peak, bytes / bandwidth), which also covers cases with no FLOPs.
+    pub fn fraction(&self, flops: f64, bytes: f64, seconds: f64) -> (f64, &'static str) {
+        let compute = flops / (self.gflops * 1e9);
+        let memory = bytes / (self.gbps * 1e9);
+        let bound = if compute >= memory {
+            "compute"
+        } else {
+            "memory"
+        };
+        (compute.max(memory) / seconds, bound)
+    }
+}
+
+/// Peak GPU memory of one training step beside the bound it should stay near.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// Images per step.
+    pub batch: usize,
+    /// The pool's high-water mark (live + pooled bytes) during one warm step: what kiln held
+    /// on the device.
+    pub peak_bytes: u64,
+    /// The most bytes handed out at once during that step.
+    pub peak_live_bytes: u64,
+    /// Exact bytes of the model's parameters.
+    pub param_bytes: u64,
+    /// Exact bytes of the optimizer's state.
+    pub optimizer_bytes: u64,
+    /// The step's plan, including the exact live-set peak of its intermediates.
+    pub plan: PlanStats,
+}
+
+impl MemoryReport {
+    /// Parameters + optimizer state + the largest set of intermediates live at once.
+    pub fn bound_bytes(&self) -> u64 {
+        self.param_bytes + self.optimizer_bytes + self.plan.live_intermediate_peak_bytes
+    }
+
+    /// `peak_bytes / bound_bytes`.
+    pub fn ratio(&self) -> f64 {
+        self.peak_bytes as f64 / self.bound_bytes().max(1) as f64
+    }
+
+    /// What the step's realized order needs with functional updates (new parameters and state
+    /// are written beside the old ones, which stay allocated until the step's realization
+    /// ends): its inputs (old parameters and state, the batch) + the exact live-set peak with
+    /// kept outputs counted. The planner's own overhead is `peak_bytes` over this.
+    pub fn plan_bound_bytes(&self) -> u64 {
+        self.plan.input_bytes + self.plan.live_peak_with_kept_bytes
+    }
+
+    /// `peak_bytes / plan_bound_bytes`.
+    pub fn plan_ratio(&self) -> f64 {
+        self.peak_bytes as f64 / self.plan_bound_bytes().max(1) as f64
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// One benchmark case's result.
 #[derive(Clone, Debug)]
@@ -27,10 +137,18 @@ pub struct CaseResult {
     pub ops: usize,
     /// Items (images) processed per run, for throughput cases such as a training step.
     pub per_item: Option<f64>,
-    /// `gpu-timestamp` or `wall`.
+    /// `gpu-timestamp`, `wall-realize` (no timestamps: realize + wait) or `wall` (record +
+    /// realize + wait).
     pub timing: &'static str,
     /// The adapter's name and backend.
     pub adapter: String,
+    /// Fraction of the roofline-attainable rate ([`Ceilings::fraction`]), when the run
+    /// measured the ceilings.
+    pub frac_of_ceiling: Option<f64>,
+    /// Which roof bounds the case: `compute` or `memory`.
+    pub bound: Option<&'static str>,
+    /// Peak memory against its bound (the training step only).
+    pub memory: Option<MemoryReport>,
 }
 
 impl CaseResult {
@@ -67,6 +185,23 @@ impl CaseResult {
         if let Some(n) = self.per_item {
             s.push_str(&format!(" images_per_s={:.1}", n / (self.median_ms * 1e-3)));
         }
+        if let (Some(f), Some(b)) = (self.frac_of_ceiling, self.bound) {
+            s.push_str(&format!(" frac_of_ceiling={f:.3} bound={b}"));
+        }
+        if let Some(m) = &self.memory {
+            s.push_str(&format!(
+                " peak_mib={:.2} bound_mib={:.2} peak_over_bound={:.3} plan_bound_mib={:.2} peak_over_plan_bound={:.3} params_mib={:.2} optimizer_mib={:.2} activations_mib={:.2} mem_batch={}",
+                m.peak_bytes as f64 / MIB,
+                m.bound_bytes() as f64 / MIB,
+                m.ratio(),
+                m.plan_bound_bytes() as f64 / MIB,
+                m.plan_ratio(),
+                m.param_bytes as f64 / MIB,
+                m.optimizer_bytes as f64 / MIB,
+                m.plan.live_intermediate_peak_bytes as f64 / MIB,
+                m.batch
+            ));
+        }
         s
     }
 
@@ -90,6 +225,28 @@ impl CaseResult {
             s.push_str(&format!(
                 ",\"images_per_s\":{}",
                 n / (self.median_ms * 1e-3)
+            ));
+        }
+        if let (Some(f), Some(b)) = (self.frac_of_ceiling, self.bound) {
+            s.push_str(&format!(
+                ",\"frac_of_ceiling\":{f},\"bound\":{}",
+                json_str(b)
+            ));
+        }
+        if let Some(m) = &self.memory {
+            s.push_str(&format!(
+                ",\"memory\":{{\"batch\":{},\"peak_bytes\":{},\"peak_live_bytes\":{},\"bound_bytes\":{},\"peak_over_bound\":{},\"plan_bound_bytes\":{},\"peak_over_plan_bound\":{},\"param_bytes\":{},\"optimizer_bytes\":{},\"live_intermediate_peak_bytes\":{},\"planned_bytes\":{}}}",
+                m.batch,
+                m.peak_bytes,
+                m.peak_live_bytes,
+                m.bound_bytes(),
+                m.ratio(),
+                m.plan_bound_bytes(),
+                m.plan_ratio(),
+                m.param_bytes,
+                m.optimizer_bytes,
+                m.plan.live_intermediate_peak_bytes,
+                m.plan.planned_bytes
             ));
         }
         s.push('}');
@@ -118,11 +275,20 @@ pub fn to_json(results: &[CaseResult]) -> String {
     format!("[\n{}\n]\n", items.join(",\n"))
 }
 
-/// Formats results as an aligned table.
+/// Formats results as an aligned table; the training step's memory follows it.
 pub fn table(results: &[CaseResult]) -> String {
     let mut s = format!(
-        "{:<34} {:>11} {:>11} {:>5} {:>9} {:>8} {:>14}  {}\n",
-        "case", "median ms", "min ms", "reps", "GFLOP/s", "GB/s", "rate", "timing"
+        "{:<34} {:>11} {:>11} {:>5} {:>9} {:>8} {:>14} {:>7} {:>7}  {}\n",
+        "case",
+        "median ms",
+        "min ms",
+        "reps",
+        "GFLOP/s",
+        "GB/s",
+        "rate",
+        "of roof",
+        "bound",
+        "timing"
     );
     for r in results {
         let per_op = if r.ops > 1 {
@@ -132,8 +298,11 @@ pub fn table(results: &[CaseResult]) -> String {
         } else {
             "-".into()
         };
+        let frac = r
+            .frac_of_ceiling
+            .map_or("-".into(), |f| format!("{:.1}%", f * 100.0));
         s.push_str(&format!(
-            "{:<34} {:>11.4} {:>11.4} {:>5} {:>9.3} {:>8.3} {:>14}  {}\n",
+            "{:<34} {:>11.4} {:>11.4} {:>5} {:>9.3} {:>8.3} {:>14} {:>7} {:>7}  {}\n",
             r.name,
             r.median_ms,
             r.min_ms,
@@ -141,8 +310,28 @@ pub fn table(results: &[CaseResult]) -> String {
             r.gflops(),
             r.gbps(),
             per_op,
+            frac,
+            r.bound.unwrap_or("-"),
             r.timing
         ));
+    }
+    for r in results {
+        if let Some(m) = &r.memory {
+            s.push_str(&format!(
+                "\n{} memory (batch {}): peak {:.2} MiB (live {:.2} MiB) vs bound {:.2} MiB = params {:.2} + optimizer {:.2} + largest live set {:.2}; peak/bound = {:.3}; vs {:.2} MiB = inputs + live set with the new parameters and state: {:.3}\n",
+                r.name,
+                m.batch,
+                m.peak_bytes as f64 / MIB,
+                m.peak_live_bytes as f64 / MIB,
+                m.bound_bytes() as f64 / MIB,
+                m.param_bytes as f64 / MIB,
+                m.optimizer_bytes as f64 / MIB,
+                m.plan.live_intermediate_peak_bytes as f64 / MIB,
+                m.ratio(),
+                m.plan_bound_bytes() as f64 / MIB,
+                m.plan_ratio()
+            ));
+        }
     }
     s
 }
@@ -154,6 +343,24 @@ pub struct BenchOptions {
     pub filter: Option<String>,
     /// Fewer repetitions (the main job's summary).
     pub quick: bool,
+    /// How each run is timed.
+    pub timing: Timing,
+    /// Measure the adapter's ceilings first and report every case as a fraction of them.
+    pub ceilings: bool,
+    /// Measure the training step's peak memory against its bound (on a fresh context).
+    pub memory: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            filter: None,
+            quick: false,
+            timing: Timing::Gpu,
+            ceilings: true,
+            memory: true,
+        }
+    }
 }
 
 type Build = Box<dyn Fn() -> Result<Vec<Tensor>>>;
@@ -326,7 +533,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             * 64.0
             * (784.0 * 32.0 * 9.0 + 784.0 * 64.0 * 32.0 * 9.0 + 12544.0 * 128.0 + 1280.0);
         cases.push(Case {
-            name: "train_step_cnn_b64".into(),
+            name: TRAIN_STEP_CASE.into(),
             flops: 3.0 * fwd,
             bytes: 4.0 * 3.0 * 1_625_866.0,
             ops: 1,
@@ -363,9 +570,21 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
     Ok(cases)
 }
 
-/// Times one realization of `build()`: GPU timestamps when available, else wall clock around
-/// the submission and a wait for the GPU. Recording the ops is not timed.
-fn time_once(ctx: &Context, timer: Option<&GpuTimer>, build: &Build) -> Result<f64> {
+/// Times one run of `build`: see [`Timing`].
+fn time_once(
+    ctx: &Context,
+    timer: Option<&GpuTimer>,
+    timing: Timing,
+    build: &Build,
+) -> Result<f64> {
+    if timing == Timing::Wall {
+        let start = Instant::now();
+        let out = build()?;
+        let refs: Vec<&Tensor> = out.iter().collect();
+        ctx.realize(&refs)?;
+        ctx.synchronize()?;
+        return Ok(start.elapsed().as_secs_f64());
+    }
     let out = build()?;
     let refs: Vec<&Tensor> = out.iter().collect();
     match timer {
@@ -382,7 +601,69 @@ fn time_once(ctx: &Context, timer: Option<&GpuTimer>, build: &Build) -> Result<f
     }
 }
 
-/// Runs the cases that match `opts`, calling `progress(done, total, name)` before each.
+fn timing_label(timer: Option<&GpuTimer>, timing: Timing) -> &'static str {
+    match (timing, timer) {
+        (Timing::Wall, _) => "wall",
+        (Timing::Gpu, Some(_)) => "gpu-timestamp",
+        (Timing::Gpu, None) => "wall-realize",
+    }
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        0.5 * (samples[n / 2 - 1] + samples[n / 2])
+    }
+}
+
+/// Warms `case` up and returns its median and fastest run (seconds) and the number of runs.
+fn measure(
+    ctx: &Context,
+    timer: Option<&GpuTimer>,
+    opts: &BenchOptions,
+    case: &Case,
+) -> Result<(f64, f64, usize)> {
+    let (budget_s, min_reps, max_reps) = if opts.quick {
+        (1.0, 3, 10)
+    } else {
+        (4.0, 5, 50)
+    };
+    // Warm-up, as the peer does it: compile pipelines, fill the pool; at least three runs, and
+    // until two in a row agree within 20 % (at most eight).
+    let mut prev = time_once(ctx, timer, opts.timing, &case.build)?;
+    for k in 1..8 {
+        let t = time_once(ctx, timer, opts.timing, &case.build)?;
+        let agree = (t - prev).abs() <= 0.2 * prev.max(t);
+        prev = t;
+        if agree && k >= 2 {
+            break;
+        }
+    }
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while samples.len() < min_reps
+        || (samples.len() < max_reps && start.elapsed().as_secs_f64() < budget_s)
+    {
+        samples.push(time_once(ctx, timer, opts.timing, &case.build)?);
+    }
+    let med = median(&mut samples);
+    Ok((med, samples[0], samples.len()))
+}
+
+fn selected(opts: &BenchOptions, name: &str) -> bool {
+    opts.filter
+        .as_ref()
+        .is_none_or(|f| name.contains(f.as_str()))
+}
+
+/// Runs the cases that match `opts`, calling `progress(done, total, name)` before each. The
+/// ceiling cases run first and are always listed when `opts.ceilings` (every case's fraction
+/// needs them), whatever the filter.
 pub fn run(
     ctx: &Context,
     opts: &BenchOptions,
@@ -391,65 +672,534 @@ pub fn run(
     let timer = GpuTimer::new(ctx);
     let info = ctx.adapter_info();
     let adapter = format!("{} ({:?})", info.name, info.backend);
-    let selected: Vec<Case> = cases(ctx)?
-        .into_iter()
-        .filter(|c| {
-            opts.filter
-                .as_ref()
-                .is_none_or(|f| c.name.contains(f.as_str()))
-        })
-        .collect();
-    let (budget_s, min_reps, max_reps) = if opts.quick {
-        (1.0, 3, 10)
-    } else {
-        (4.0, 5, 50)
+    let label = timing_label(timer.as_ref(), opts.timing);
+    let result = |case: &Case, (med, min, reps): (f64, f64, usize)| CaseResult {
+        name: case.name.clone(),
+        median_ms: med * 1e3,
+        min_ms: min * 1e3,
+        reps,
+        flops: case.flops,
+        bytes: case.bytes,
+        ops: case.ops,
+        per_item: case.per_item,
+        timing: label,
+        adapter: adapter.clone(),
+        frac_of_ceiling: None,
+        bound: None,
+        memory: None,
     };
-    let total = selected.len();
+    let main: Vec<Case> = cases(ctx)?
+        .into_iter()
+        .filter(|c| selected(opts, &c.name))
+        .collect();
+    let total = main.len() + if opts.ceilings { 2 } else { 0 };
     let mut results = Vec::new();
-    for (k, case) in selected.iter().enumerate() {
-        progress(k, total, &case.name);
-        // Warm-up: compile pipelines, fill the pool; until two runs agree within 20 %.
-        let mut prev = time_once(ctx, timer.as_ref(), &case.build)?;
-        for _ in 0..8 {
-            let t = time_once(ctx, timer.as_ref(), &case.build)?;
-            let agree = (t - prev).abs() <= 0.2 * prev.max(t);
-            prev = t;
-            if agree {
-                break;
-            }
-        }
-        let mut samples = Vec::new();
-        let start = Instant::now();
-        while samples.len() < min_reps
-            || (samples.len() < max_reps && start.elapsed().as_secs_f64() < budget_s)
-        {
-            samples.push(time_once(ctx, timer.as_ref(), &case.build)?);
-        }
-        samples.sort_by(f64::total_cmp);
-        let median = if samples.len() % 2 == 1 {
-            samples[samples.len() / 2]
-        } else {
-            0.5 * (samples[samples.len() / 2 - 1] + samples[samples.len() / 2])
-        };
-        results.push(CaseResult {
-            name: case.name.clone(),
-            median_ms: median * 1e3,
-            min_ms: samples[0] * 1e3,
-            reps: samples.len(),
-            flops: case.flops,
-            bytes: case.bytes,
-            ops: case.ops,
-            per_item: case.per_item,
-            timing: if timer.is_some() {
-                "gpu-timestamp"
-            } else {
-                "wall"
-            },
-            adapter: adapter.clone(),
+    let mut ceilings = None;
+    if opts.ceilings {
+        progress(0, total, "ceiling_fma_f32 (tuning)");
+        let fma = fma_ceiling_case(ctx, timer.as_ref(), opts.timing)?;
+        let fma_result = result(&fma, measure(ctx, timer.as_ref(), opts, &fma)?);
+        drop(fma);
+        progress(1, total, "ceiling_copy_f32");
+        let copy = copy_ceiling_case(ctx)?;
+        let copy_result = result(&copy, measure(ctx, timer.as_ref(), opts, &copy)?);
+        drop(copy);
+        ctx.trim_pool();
+        ceilings = Some(Ceilings {
+            gflops: fma_result.gflops(),
+            gbps: copy_result.gbps(),
         });
+        results.extend([fma_result, copy_result]);
+    }
+    let done = total - main.len();
+    for (k, case) in main.iter().enumerate() {
+        progress(done + k, total, &case.name);
+        let mut r = result(case, measure(ctx, timer.as_ref(), opts, case)?);
+        if opts.memory && case.name == TRAIN_STEP_CASE {
+            r.memory = Some(train_step_memory(&same_adapter(ctx)?, 64)?);
+        }
+        results.push(r);
+    }
+    if let Some(c) = ceilings {
+        for r in &mut results {
+            let (f, b) = c.fraction(r.flops, r.bytes, r.median_ms * 1e-3);
+            r.frac_of_ceiling = Some(f);
+            r.bound = Some(b);
+        }
     }
     progress(total, total, "done");
     Ok(results)
+}
+
+const TRAIN_STEP_CASE: &str = "train_step_cnn_b64";
+
+/// A second context on the bench context's adapter, for measurements that need a clean pool.
+fn same_adapter(ctx: &Context) -> Result<Context> {
+    let info = ctx.adapter_info();
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan => "vulkan",
+        wgpu::Backend::Gl => "gl",
+        wgpu::Backend::Metal => "metal",
+        wgpu::Backend::Dx12 => "dx12",
+        _ => "webgpu",
+    };
+    Context::with_options(ContextOptions {
+        backend: Some(backend.into()),
+        adapter_name: Some(info.name.clone()),
+        pipeline_cache: None,
+    })
+}
+
+/// Peak GPU memory of one warm training step of the seed CNN on `batch` random images, beside
+/// parameters + Adam state + the planner's exact live-set peak of the step's intermediates.
+/// Use a context that runs nothing else meanwhile: the pool's counters are per context.
+pub fn train_step_memory(ctx: &Context, batch: usize) -> Result<MemoryReport> {
+    let mut model = crate::nn::zoo::seed_cnn(ctx, 1e-3, 1)?;
+    let x = seeded(ctx, &[batch, 1, 28, 28], 60)?;
+    let labels: Vec<i32> = (0..batch as i32).map(|i| i * 7 % 10).collect();
+    let y = Tensor::from_slice(ctx, &labels, &[batch])?;
+    let step = |model: &mut crate::nn::Sequential| -> Result<()> {
+        let (loss, _) = model.train_step(&x, &y, None)?;
+        model.realize_step(&[&loss])?;
+        ctx.synchronize()
+    };
+    // Two warm steps: the first creates the optimizer state and fills the pool.
+    step(&mut model)?;
+    step(&mut model)?;
+    ctx.reset_peak_memory();
+    step(&mut model)?;
+    let stats = ctx.memory_stats();
+    let bytes = |ts: Vec<Tensor>| ts.iter().map(|t| (t.numel() * 4) as u64).sum::<u64>();
+    Ok(MemoryReport {
+        batch,
+        peak_bytes: stats.peak_bytes,
+        peak_live_bytes: stats.peak_live_bytes,
+        param_bytes: bytes(model.parameters().iter().map(|p| p.value()).collect()),
+        optimizer_bytes: bytes(model.optimizer().map_or(Vec::new(), |o| o.state())),
+        plan: ctx.last_plan(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ceiling kernels (shaders/ceiling.wgsl)
+// ---------------------------------------------------------------------------------------------
+
+/// Invocations of the FMA ceiling: on a GPU 4,096 workgroups of 256, several waves on the
+/// largest (an H200 holds about 270,000 resident invocations); on a CPU adapter 64 workgroups,
+/// still many per thread, so that each invocation can run long loops in reasonable time
+/// (per-invocation overhead would otherwise count against the peak).
+fn fma_invocations(ctx: &Context) -> usize {
+    match ctx.adapter_info().device_type {
+        wgpu::DeviceType::Cpu => 64 * 256,
+        _ => 4096 * 256,
+    }
+}
+
+#[derive(Debug)]
+struct CeilingFma {
+    trips: u32,
+    chains: u32,
+}
+
+impl Kernel for CeilingFma {
+    fn name(&self) -> &'static str {
+        "ceiling_fma"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+        let g = crate::shape::numel(out);
+        crate::kernels::launch(
+            "ceiling",
+            "ceiling_fma",
+            vec![("CHAINS", self.chains)],
+            1,
+            vec![g as u32, self.trips, 0, 0],
+            crate::kernels::groups(g, 256),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct CeilingCopy;
+
+/// vec4s each invocation of the copy ceiling moves.
+const COPY_PER_INVOCATION: usize = 4;
+
+impl Kernel for CeilingCopy {
+    fn name(&self) -> &'static str {
+        "ceiling_copy"
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+        let n = crate::shape::numel(out) / 4;
+        let stride = n.div_ceil(COPY_PER_INVOCATION);
+        crate::kernels::launch(
+            "ceiling",
+            "ceiling_copy",
+            vec![],
+            1,
+            vec![n as u32, COPY_PER_INVOCATION as u32, stride as u32, 0],
+            crate::kernels::groups(stride, 256),
+        )
+    }
+}
+
+/// FLOPs of one [`ceiling_fma`] run.
+pub fn ceiling_fma_flops(invocations: usize, trips: u32, chains: u32) -> f64 {
+    invocations as f64 * f64::from(trips) * f64::from(chains) * 4.0 * 2.0
+}
+
+/// The FMA ceiling kernel: `invocations` invocations each run `chains` (1..=8) independent vec4
+/// FMA chains `a = fma(a, seed[1], seed[2])` for `trips` trips and write the sum of all eight
+/// accumulators' lanes (see shaders/ceiling.wgsl; [`ceiling_fma_reference`] is the f64 model).
+/// `seed` holds 4 values: start, multiplier, addend, unused.
+pub fn ceiling_fma(seed: &Tensor, invocations: usize, trips: u32, chains: u32) -> Result<Tensor> {
+    if seed.numel() != 4 {
+        return Err(Error::shape("ceiling_fma", seed.shape(), &[4]));
+    }
+    if !(1..=8).contains(&chains) || invocations == 0 || invocations > u32::MAX as usize {
+        return Err(Error::invalid(
+            "ceiling_fma",
+            format!("chains {chains} (1..=8), invocations {invocations} (1..2^32)"),
+        ));
+    }
+    Tensor::from_op(
+        seed.context(),
+        CeilingFma { trips, chains },
+        vec![seed.clone()],
+        vec![invocations],
+        DType::F32,
+    )
+}
+
+/// The f64 model of [`ceiling_fma`]: one sum per invocation.
+pub fn ceiling_fma_reference(
+    seed: &[f32],
+    invocations: usize,
+    trips: u32,
+    chains: u32,
+) -> Vec<f64> {
+    let (m, c) = (f64::from(seed[1]), f64::from(seed[2]));
+    (0..invocations)
+        .map(|g| {
+            let s = f64::from(seed[0] + (g & 1023) as f32 * 1e-4);
+            let mut total = 0.0;
+            for k in 0..8u32 {
+                for lane in 0..4 {
+                    let mut a = s + 0.01 * f64::from(lane) + 0.1 * f64::from(k);
+                    if k < chains {
+                        for _ in 0..trips {
+                            a = a * m + c;
+                        }
+                    }
+                    total += a;
+                }
+            }
+            total
+        })
+        .collect()
+}
+
+/// The copy ceiling kernel: a copy of `x` (its element count a multiple of 4) made with vec4
+/// loads and stores, each invocation moving [`COPY_PER_INVOCATION`] vec4s a grid apart.
+pub fn ceiling_copy(x: &Tensor) -> Result<Tensor> {
+    x.check_dtype("ceiling_copy", DType::F32)?;
+    let n = x.numel();
+    if !n.is_multiple_of(4) || n / 4 > u32::MAX as usize {
+        return Err(Error::invalid(
+            "ceiling_copy",
+            format!("{n} elements (needs a multiple of 4, under 2^34)"),
+        ));
+    }
+    Tensor::from_op(
+        x.context(),
+        CeilingCopy,
+        vec![x.clone()],
+        x.shape().to_vec(),
+        DType::F32,
+    )
+}
+
+/// The FMA ceiling, tuned for this adapter: the loop trips grow until a run takes at least
+/// 20 ms (so timing overhead is small even on the wall clock), then 1, 2, 4 and 8 chains are
+/// tried at equal FLOPs and the fastest is kept.
+fn fma_ceiling_case(ctx: &Context, timer: Option<&GpuTimer>, timing: Timing) -> Result<Case> {
+    let seed = Tensor::from_slice(ctx, &[0.5f32, 0.9, 0.1, 0.0], &[4])?;
+    let g = fma_invocations(ctx);
+    let time = |trips: u32, chains: u32| -> Result<f64> {
+        let s = seed.clone();
+        let build: Build = Box::new(move || Ok(vec![ceiling_fma(&s, g, trips, chains)?]));
+        time_once(ctx, timer, timing, &build)?;
+        let mut t = [0.0; 3];
+        for v in &mut t {
+            *v = time_once(ctx, timer, timing, &build)?;
+        }
+        Ok(median(&mut t))
+    };
+    let mut trips = 64u32;
+    while trips < 1 << 20 && time(trips, 4)? < 0.02 {
+        trips *= 2;
+    }
+    let mut best = (f64::INFINITY, 4u32);
+    for chains in [1u32, 2, 4, 8] {
+        let tr = (trips * 4 / chains).max(1);
+        let rate = time(tr, chains)? / ceiling_fma_flops(g, tr, chains);
+        if rate < best.0 {
+            best = (rate, chains);
+        }
+    }
+    let chains = best.1;
+    let tr = (trips * 4 / chains).max(1);
+    Ok(Case {
+        name: "ceiling_fma_f32".into(),
+        flops: ceiling_fma_flops(g, tr, chains),
+        bytes: 4.0 * g as f64,
+        ops: 1,
+        per_item: None,
+        build: Box::new(move || Ok(vec![ceiling_fma(&seed, g, tr, chains)?])),
+    })
+}
+
+/// The copy ceiling: 64 MiB copied to a second buffer (smaller if the device's storage binding
+/// limit is), so caches play no part.
+fn copy_ceiling_case(ctx: &Context) -> Result<Case> {
+    let limit = ctx
+        .limits()
+        .max_storage_buffer_binding_size
+        .min(ctx.limits().max_buffer_size);
+    let bytes = (64u64 << 20).min(limit / 16 * 16);
+    let n = (bytes / 4) as usize;
+    let x = seeded(ctx, &[n], 70)?;
+    Ok(Case {
+        name: "ceiling_copy_f32".into(),
+        flops: 0.0,
+        bytes: 2.0 * bytes as f64,
+        ops: 1,
+        per_item: None,
+        build: Box::new(move || Ok(vec![ceiling_copy(&x)?])),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cold start
+// ---------------------------------------------------------------------------------------------
+
+/// One cold start of a fresh process, as the hidden child (`kiln cold-start-child`) reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ColdStartRun {
+    /// From the parent's spawn to the child's report (process start, context, model, first
+    /// step; the report is printed before the child saves any cache and exits).
+    pub total_ms: f64,
+    /// Opening the context (instance, adapter, device; reading the pipeline cache).
+    pub context_ms: f64,
+    /// Building the model (initializing and uploading the weights) and the batch.
+    pub build_ms: f64,
+    /// Creating shader modules and compute pipelines, inside the first step.
+    pub compile_ms: f64,
+    /// The first training step (record, realize, wait), less `compile_ms`.
+    pub step_ms: f64,
+    /// Pipeline-cache bytes loaded at start.
+    pub cache_bytes: usize,
+}
+
+impl ColdStartRun {
+    /// The child's report line.
+    pub fn line(&self) -> String {
+        format!(
+            "cold_start total_ms={:.1} context_ms={:.1} build_ms={:.1} compile_ms={:.1} step_ms={:.1} cache_bytes={}",
+            self.total_ms, self.context_ms, self.build_ms, self.compile_ms, self.step_ms, self.cache_bytes
+        )
+    }
+
+    /// Parses [`ColdStartRun::line`].
+    pub fn parse(line: &str) -> Option<ColdStartRun> {
+        let rest = line.strip_prefix("cold_start ")?;
+        let mut r = ColdStartRun::default();
+        for kv in rest.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            match k {
+                "total_ms" => r.total_ms = v.parse().ok()?,
+                "context_ms" => r.context_ms = v.parse().ok()?,
+                "build_ms" => r.build_ms = v.parse().ok()?,
+                "compile_ms" => r.compile_ms = v.parse().ok()?,
+                "step_ms" => r.step_ms = v.parse().ok()?,
+                "cache_bytes" => r.cache_bytes = v.parse().ok()?,
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+}
+
+/// The hidden child of [`cold_start`]: opens a context (`KILN_*` from the environment, so
+/// `KILN_PIPELINE_CACHE` picks the cache folder), builds the seed CNN, runs one training step
+/// on a batch of 64 and waits for it, prints the report line, then saves the pipeline cache.
+/// `started` is the earliest instant the process took (the top of `main`).
+pub fn cold_start_child(started: Instant) -> Result<()> {
+    let ctx = Context::new()?;
+    let context_ms = started.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let mut model = crate::nn::zoo::seed_cnn(&ctx, 1e-3, 1)?;
+    let x = seeded(&ctx, &[64, 1, 28, 28], 60)?;
+    let labels: Vec<i32> = (0..64).map(|i| i * 7 % 10).collect();
+    let y = Tensor::from_slice(&ctx, &labels, &[64])?;
+    ctx.synchronize()?;
+    let build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let compiled_before = ctx.compile_seconds();
+    let t = Instant::now();
+    let (loss, _) = model.train_step(&x, &y, None)?;
+    model.realize_step(&[&loss])?;
+    ctx.synchronize()?;
+    let step_total = t.elapsed().as_secs_f64() * 1e3;
+    let compile_ms = (ctx.compile_seconds() - compiled_before) * 1e3;
+    let run = ColdStartRun {
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+        context_ms,
+        build_ms,
+        compile_ms,
+        step_ms: step_total - compile_ms,
+        cache_bytes: ctx.pipeline_cache_file().map_or(0, |(_, n)| n),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{}", run.line());
+    let _ = out.flush();
+    if !loss.item::<f32>()?.is_finite() {
+        return Err(Error::invalid(
+            "cold start",
+            "the first step's loss is not finite",
+        ));
+    }
+    ctx.save_pipeline_cache()
+        .map_err(|e| Error::invalid("cold start", format!("saving the pipeline cache: {e}")))?;
+    Ok(())
+}
+
+/// Medians of several cold starts with one pipeline-cache setting.
+#[derive(Clone, Debug)]
+pub struct ColdStartResult {
+    /// `cold_start_cnn_b64_nocache` or `cold_start_cnn_b64_cache`.
+    pub name: String,
+    /// Whether a warm pipeline cache was offered (`on`), or not (`off`), or the adapter has
+    /// none (`unsupported`).
+    pub pipeline_cache: &'static str,
+    /// The runs.
+    pub runs: Vec<ColdStartRun>,
+}
+
+impl ColdStartResult {
+    fn med(&self, f: impl Fn(&ColdStartRun) -> f64) -> f64 {
+        let mut v: Vec<f64> = self.runs.iter().map(f).collect();
+        median(&mut v)
+    }
+
+    /// `case=... median_ms=<process start to first finished step> context_ms=... compile_ms=...
+    /// first_step_ms=... runs=... pipeline_cache=... mesa_shader_cache=disabled` (medians).
+    pub fn line(&self) -> String {
+        format!(
+            "case={} median_ms={:.1} min_ms={:.1} runs={} context_ms={:.1} build_ms={:.1} compile_ms={:.1} first_step_ms={:.1} cache_bytes={} pipeline_cache={} mesa_shader_cache=disabled",
+            self.name,
+            self.med(|r| r.total_ms),
+            self.runs.iter().map(|r| r.total_ms).fold(f64::INFINITY, f64::min),
+            self.runs.len(),
+            self.med(|r| r.context_ms),
+            self.med(|r| r.build_ms),
+            self.med(|r| r.compile_ms),
+            self.med(|r| r.step_ms),
+            self.runs.first().map_or(0, |r| r.cache_bytes),
+            self.pipeline_cache
+        )
+    }
+
+    /// One JSON object with the medians.
+    pub fn json(&self) -> String {
+        format!(
+            "{{\"name\":{},\"median_ms\":{},\"runs\":{},\"context_ms\":{},\"build_ms\":{},\"compile_ms\":{},\"first_step_ms\":{},\"pipeline_cache\":{},\"mesa_shader_cache\":\"disabled\"}}",
+            json_str(&self.name),
+            self.med(|r| r.total_ms),
+            self.runs.len(),
+            self.med(|r| r.context_ms),
+            self.med(|r| r.build_ms),
+            self.med(|r| r.compile_ms),
+            self.med(|r| r.step_ms),
+            json_str(self.pipeline_cache)
+        )
+    }
+}
+
+fn spawn_cold(exe: &std::path::Path, cache_dir: &std::path::Path) -> Result<ColdStartRun> {
+    use std::io::BufRead;
+    let fail = |why: String| Error::invalid("cold start", why);
+    let started = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .arg("cold-start-child")
+        .env("KILN_PIPELINE_CACHE", cache_dir)
+        // Mesa keeps its own on-disk shader cache; off in every child so that a run without
+        // kiln's pipeline cache really compiles everything.
+        .env("MESA_SHADER_CACHE_DISABLE", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(|e| fail(format!("could not start {}: {e}", exe.display())))?;
+    let mut report = None;
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line.map_err(|e| fail(e.to_string()))?;
+            if let Some(mut r) = ColdStartRun::parse(&line) {
+                r.total_ms = started.elapsed().as_secs_f64() * 1e3;
+                report = Some(r);
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    match report {
+        Some(r) if status.success() => Ok(r),
+        _ => Err(fail(format!(
+            "the child exited with {status} without a report"
+        ))),
+    }
+}
+
+/// Time from process start to the first finished training step of the seed CNN (batch 64),
+/// `runs` times without a pipeline cache (an empty folder) and `runs` times with a warm one,
+/// alternating; every child runs with Mesa's own shader cache disabled. `exe` is the kiln
+/// binary; `supported` says whether the adapter has `PIPELINE_CACHE`.
+pub fn cold_start(
+    exe: &std::path::Path,
+    runs: usize,
+    supported: bool,
+) -> Result<Vec<ColdStartResult>> {
+    let io = |e: std::io::Error| Error::invalid("cold start", e.to_string());
+    let base = std::env::temp_dir().join(format!("kiln-cold-start-{}", std::process::id()));
+    let warm = base.join("warm");
+    std::fs::create_dir_all(&warm).map_err(io)?;
+    // Prime the warm cache (this run is not counted).
+    spawn_cold(exe, &warm)?;
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    let result = (|| {
+        for k in 0..runs.max(1) {
+            let empty = base.join(format!("empty-{k}"));
+            std::fs::create_dir_all(&empty).map_err(io)?;
+            without.push(spawn_cold(exe, &empty)?);
+            with.push(spawn_cold(exe, &warm)?);
+        }
+        Ok::<(), Error>(())
+    })();
+    let _ = std::fs::remove_dir_all(&base);
+    result?;
+    Ok(vec![
+        ColdStartResult {
+            name: "cold_start_cnn_b64_nocache".into(),
+            pipeline_cache: "off",
+            runs: without,
+        },
+        ColdStartResult {
+            name: "cold_start_cnn_b64_cache".into(),
+            pipeline_cache: if supported { "on" } else { "unsupported" },
+            runs: with,
+        },
+    ])
 }
 
 /// Today's date in UTC as `YYYY-MM-DD` (civil-from-days, no time-zone database needed).

@@ -2,6 +2,7 @@
 //! (shader modules, pipelines, bind-group layouts, bind groups, the buffer pool).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,13 +10,18 @@ use crate::error::{Error, Result};
 use crate::executor::pool::{BufKind, BufferPool, GpuBuffer, MemoryStats};
 use crate::kernels;
 
-/// How to pick an adapter. [`ContextOptions::from_env`] reads `KILN_BACKEND` and `KILN_ADAPTER`.
+/// How to pick an adapter. [`ContextOptions::from_env`] reads `KILN_BACKEND`, `KILN_ADAPTER`
+/// and `KILN_PIPELINE_CACHE`.
 #[derive(Clone, Debug, Default)]
 pub struct ContextOptions {
     /// Restrict to one backend (`vulkan`, `gl`, `metal`, `dx12`, `webgpu`); `None` tries all.
     pub backend: Option<String>,
     /// Pick the first adapter whose name contains this (case-insensitive).
     pub adapter_name: Option<String>,
+    /// A folder for the persisted pipeline cache (adapters with `PIPELINE_CACHE`, i.e. Vulkan):
+    /// the file in it is named by adapter ([`wgpu::util::pipeline_cache_key`]), read when the
+    /// context opens and written by [`Context::save_pipeline_cache`]. `None`: no cache.
+    pub pipeline_cache: Option<PathBuf>,
 }
 
 impl ContextOptions {
@@ -31,6 +37,7 @@ impl ContextOptions {
         ContextOptions {
             backend: get("KILN_BACKEND"),
             adapter_name: get("KILN_ADAPTER"),
+            pipeline_cache: get("KILN_PIPELINE_CACHE").map(PathBuf::from),
         }
     }
 
@@ -69,7 +76,8 @@ pub struct AdapterReport {
 pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
     .union(wgpu::Features::SHADER_F16)
-    .union(wgpu::Features::SUBGROUP);
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::PIPELINE_CACHE);
 
 /// Key of a cached compute pipeline: the shader file, its entry point, and the values of its
 /// `override` constants (the specialization). Shapes never appear here: they travel as uniforms.
@@ -107,8 +115,11 @@ pub(crate) struct ContextInner {
     poll_lock: Mutex<()>,
     pub realize_lock: Mutex<()>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    pipeline_cache: Option<PipelineCacheFile>,
+    compile_ns: AtomicU64,
     next_node: AtomicU64,
     pub poison: AtomicBool,
+    pub last_plan: Mutex<crate::executor::PlanStats>,
 }
 
 /// A handle to one GPU device. Cheap to clone; every tensor keeps one.
@@ -239,6 +250,7 @@ impl Context {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             lock(&sink).push(e.to_string());
         }));
+        let pipeline_cache = open_pipeline_cache(&device, &info, features, &options).await;
         let max_buffer = limits
             .max_buffer_size
             .min(limits.max_storage_buffer_binding_size);
@@ -259,8 +271,11 @@ impl Context {
                 poll_lock: Mutex::new(()),
                 realize_lock: Mutex::new(()),
                 uncaptured,
+                pipeline_cache,
+                compile_ns: AtomicU64::new(0),
                 next_node: AtomicU64::new(1),
                 poison: AtomicBool::new(false),
+                last_plan: Mutex::new(Default::default()),
             }),
         })
     }
@@ -310,6 +325,18 @@ impl Context {
     /// Live, pooled and peak bytes, and how many buffers, pipelines and bind groups were made.
     pub fn memory_stats(&self) -> MemoryStats {
         lock(&self.inner.pool).stats
+    }
+
+    /// What the last realization's buffer plan needed: exact live-set peak of intermediates,
+    /// kept and input bytes, and the pool bytes it took.
+    pub fn last_plan(&self) -> crate::executor::PlanStats {
+        *lock(&self.inner.last_plan)
+    }
+
+    /// Restarts the peak counters of [`Context::memory_stats`] from the current live and pooled
+    /// bytes, so the next peaks are those of the work that follows (e.g. one training step).
+    pub fn reset_peak_memory(&self) {
+        lock(&self.inner.pool).reset_peaks();
     }
 
     /// Testing aid: when on, every buffer a realization hands to a kernel for its output is
@@ -489,6 +516,7 @@ impl Context {
         if let Some(m) = modules.get(shader) {
             return Ok(m.clone());
         }
+        let started = web_time::Instant::now();
         let source = kernels::shader_source(shader).ok_or_else(|| Error::Shader {
             shader,
             entry,
@@ -503,6 +531,7 @@ impl Context {
             other => other,
         })?;
         modules.insert(shader, module.clone());
+        self.count_compile(started);
         Ok(module)
     }
 
@@ -512,6 +541,7 @@ impl Context {
             return Ok(p.clone());
         }
         let module = self.module(key.shader, key.entry)?;
+        let started = web_time::Instant::now();
         let (_, layout) = self.layouts(key.reads, key.writes);
         let constants: Vec<(&str, f64)> = key
             .constants
@@ -531,9 +561,10 @@ impl Context {
                         constants: &constants,
                         zero_initialize_workgroup_memory: false,
                     },
-                    cache: None,
+                    cache: self.inner.pipeline_cache.as_ref().map(|c| &c.cache),
                 })
         });
+        self.count_compile(started);
         if let Some(message) = err {
             return Err(Error::Shader {
                 shader: key.shader,
@@ -544,6 +575,46 @@ impl Context {
         lock(&self.inner.pool).stats.pipelines_created += 1;
         lock(&self.inner.pipelines).insert(key.clone(), pipeline.clone());
         Ok(pipeline)
+    }
+
+    fn count_compile(&self, started: web_time::Instant) {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.inner.compile_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Seconds this context has spent creating shader modules and compute pipelines (cache
+    /// misses only): the shader-compile share of a cold start.
+    pub fn compile_seconds(&self) -> f64 {
+        self.inner.compile_ns.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Where this context's pipeline cache lives and how many bytes were loaded from it when
+    /// the context opened (0 when there was no usable file); `None` without a cache (no
+    /// folder configured, or an adapter without `PIPELINE_CACHE`).
+    pub fn pipeline_cache_file(&self) -> Option<(&std::path::Path, usize)> {
+        self.inner
+            .pipeline_cache
+            .as_ref()
+            .map(|c| (c.path.as_path(), c.loaded_bytes))
+    }
+
+    /// Writes the pipeline cache's current data to its file (atomically: a torn or partial file
+    /// is never left behind) and returns the path; `Ok(None)` when this context has no cache or
+    /// the driver has nothing to save. Call it after the pipelines of interest were compiled
+    /// (`kiln bench` and `kiln train` do at the end).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn save_pipeline_cache(&self) -> std::io::Result<Option<PathBuf>> {
+        let Some(c) = &self.inner.pipeline_cache else {
+            return Ok(None);
+        };
+        let Some(data) = c.cache.get_data() else {
+            return Ok(None);
+        };
+        if let Some(dir) = c.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::fsio::write_atomically(&c.path, &seal_cache(&data))?;
+        Ok(Some(c.path.clone()))
     }
 
     /// The bind group binding `params` (dynamic offset) then `buffers` (reads, then writes),
@@ -597,6 +668,95 @@ impl Context {
         }
         cache.insert(key, bg.clone());
         bg
+    }
+}
+
+/// A pipeline cache and the file it is persisted to.
+struct PipelineCacheFile {
+    cache: wgpu::PipelineCache,
+    path: PathBuf,
+    loaded_bytes: usize,
+}
+
+/// kiln's envelope around the driver's cache data: magic, length and an FNV-1a hash of the
+/// data, so a torn, truncated or otherwise damaged file is recognised and never handed to the
+/// driver (wgpu checks its own header, not the data behind it).
+const CACHE_MAGIC: &[u8; 8] = b"KILNPLC1";
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Wraps cache data in kiln's envelope (the format [`unseal_cache`] reads).
+pub fn seal_cache(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 24);
+    out.extend_from_slice(CACHE_MAGIC);
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv1a(data).to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// The cache data inside a file written by [`seal_cache`], or `None` when the file is not one
+/// or is damaged.
+pub fn unseal_cache(file: &[u8]) -> Option<&[u8]> {
+    let magic = file.get(..8)?;
+    let len = u64::from_le_bytes(file.get(8..16)?.try_into().ok()?);
+    let hash = u64::from_le_bytes(file.get(16..24)?.try_into().ok()?);
+    let data = file.get(24..)?;
+    (magic == CACHE_MAGIC && data.len() as u64 == len && fnv1a(data) == hash).then_some(data)
+}
+
+/// Opens the pipeline cache for this adapter, seeded from its file when the file is intact and
+/// wgpu accepts it (else empty: data made for another adapter, driver or wgpu version is a
+/// validation error even with `fallback`, caught here so it never reaches a realization).
+async fn open_pipeline_cache(
+    device: &wgpu::Device,
+    info: &wgpu::AdapterInfo,
+    features: wgpu::Features,
+    options: &ContextOptions,
+) -> Option<PipelineCacheFile> {
+    let dir = options.pipeline_cache.as_ref()?;
+    if !features.contains(wgpu::Features::PIPELINE_CACHE) {
+        return None;
+    }
+    let path = dir.join(format!("{}.bin", wgpu::util::pipeline_cache_key(info)?));
+    #[cfg(not(target_arch = "wasm32"))]
+    let file = std::fs::read(&path).ok();
+    #[cfg(target_arch = "wasm32")]
+    let file: Option<Vec<u8>> = None;
+    let mut data = file.as_deref().and_then(unseal_cache);
+    loop {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let cache = create_pipeline_cache(device, data);
+        if scope.pop().await.is_none() {
+            return Some(PipelineCacheFile {
+                cache,
+                path,
+                loaded_bytes: data.map_or(0, <[u8]>::len),
+            });
+        }
+        // Rejected: retry once without data; give up on caching if even that fails.
+        data.take()?;
+    }
+}
+
+fn create_pipeline_cache(device: &wgpu::Device, data: Option<&[u8]>) -> wgpu::PipelineCache {
+    // SAFETY: `data` is only ever bytes that `PipelineCache::get_data` returned (written by
+    // `save_pipeline_cache` under kiln's checksum, which rejects damaged files), from a file
+    // named by this adapter's `pipeline_cache_key`. wgpu validates its header (backend,
+    // adapter, driver and wgpu version): with `fallback: true` stale data gives an empty
+    // cache, and data for another device is a validation error that the caller catches (it
+    // then retries without data).
+    #[allow(unsafe_code)]
+    unsafe {
+        device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+            label: Some("kiln pipeline cache"),
+            data,
+            fallback: true,
+        })
     }
 }
 

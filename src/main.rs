@@ -103,10 +103,29 @@ enum Command {
         /// instead of a table.
         #[arg(long)]
         lines: bool,
+        /// How each run is timed: `gpu` = GPU timestamps around the work where the adapter has
+        /// them (recording not timed); `wall` = wall clock from before recording the ops to
+        /// after the GPU finished, as the peer benchmark times (scripts/compare-burn.sh).
+        #[arg(long, default_value = "gpu")]
+        timing: bench::Timing,
+        /// Skip measuring the FMA and copy ceilings (and the fractions of them).
+        #[arg(long)]
+        no_ceilings: bool,
+        /// Instead of the cases: time process start to the first finished training step of the
+        /// seed CNN (batch 64) in fresh processes, without and with a warm pipeline cache.
+        #[arg(long)]
+        cold_start: bool,
+        /// Cold starts of each kind (medians are reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
+    /// Internal: one cold start for `kiln bench --cold-start`.
+    #[command(hide = true)]
+    ColdStartChild,
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     let result = match cli.command {
         None => main_job(),
@@ -124,7 +143,25 @@ fn main() -> ExitCode {
             filter,
             quick,
             lines,
-        }) => run_bench(json, filter, quick, lines),
+            timing,
+            no_ceilings,
+            cold_start,
+            runs,
+        }) => {
+            let opts = BenchOptions {
+                filter,
+                quick,
+                timing,
+                ceilings: !no_ceilings,
+                ..Default::default()
+            };
+            if cold_start {
+                run_cold_start(json, runs)
+            } else {
+                run_bench(json, opts, lines)
+            }
+        }
+        Some(Command::ColdStartChild) => bench::cold_start_child(started).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -314,6 +351,7 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
         checkpoint.display(),
         args.out.display()
     );
+    ctx.save_pipeline_cache()?;
     let accuracy = val.accuracy.unwrap_or(0.0);
     println!(
         "test_accuracy={accuracy:.4} test_loss={:.4} epochs={} train_images_per_s={rate:.1}",
@@ -441,34 +479,65 @@ fn info() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn run_cold_start(json: Option<PathBuf>, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let ctx = Context::new()?;
+    let supported = ctx.features().contains(wgpu::Features::PIPELINE_CACHE);
+    println!(
+        "# kiln bench --cold-start {} on {}: process start to the first finished training step of the seed CNN (batch 64), {runs} runs each, without and with a warm pipeline cache (alternating); Mesa's own shader cache disabled in every run (MESA_SHADER_CACHE_DISABLE=true)",
+        kiln::bench::utc_date(),
+        adapter_line(&ctx)
+    );
+    if !supported {
+        println!("# this adapter has no PIPELINE_CACHE feature: both kinds compile everything");
+    }
+    drop(ctx);
+    let exe = std::env::current_exe()?;
+    let results = bench::cold_start(&exe, runs, supported)?;
+    for r in &results {
+        println!("{}", r.line());
+    }
+    if let Some(path) = json {
+        let items: Vec<String> = results.iter().map(|r| format!("  {}", r.json())).collect();
+        let text = format!("[\n{}\n]\n", items.join(",\n"));
+        kiln::fsio::write_atomically(&path, text.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn run_bench(
     json: Option<PathBuf>,
-    filter: Option<String>,
-    quick: bool,
+    opts: BenchOptions,
     lines: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new()?;
     let date = kiln::bench::utc_date();
     println!("# kiln bench {date} on {}", adapter_line(&ctx));
     let started = std::time::Instant::now();
-    let results = bench::run(
-        &ctx,
-        &BenchOptions { filter, quick },
-        |done, total, name| {
-            if done < total {
-                let elapsed = started.elapsed().as_secs_f64();
-                let eta = if done > 0 {
-                    format!("{:.0}s", elapsed / done as f64 * (total - done) as f64)
-                } else {
-                    "?".into()
-                };
-                eprintln!(
-                    "[{}/{total}] {name} (elapsed {elapsed:.0}s, eta {eta})",
-                    done + 1
-                );
-            }
-        },
-    )?;
+    let results = bench::run(&ctx, &opts, |done, total, name| {
+        if done < total {
+            let elapsed = started.elapsed().as_secs_f64();
+            let eta = if done > 0 {
+                format!("{:.0}s", elapsed / done as f64 * (total - done) as f64)
+            } else {
+                "?".into()
+            };
+            eprintln!(
+                "[{}/{total}] {name} (elapsed {elapsed:.0}s, eta {eta})",
+                done + 1
+            );
+        }
+    })?;
+    if let (Some(f), Some(c)) = (
+        results.iter().find(|r| r.name == "ceiling_fma_f32"),
+        results.iter().find(|r| r.name == "ceiling_copy_f32"),
+    ) {
+        println!(
+            "# ceilings: {:.3} GFLOP/s (FMA), {:.3} GB/s (copy); frac_of_ceiling = max(flops / peak, bytes / bandwidth) / time",
+            f.gflops(),
+            c.gbps()
+        );
+    }
     if lines {
         for r in &results {
             println!("{}", r.line());
@@ -480,5 +549,6 @@ fn run_bench(
         kiln::fsio::write_atomically(&path, bench::to_json(&results).as_bytes())?;
         eprintln!("wrote {}", path.display());
     }
+    ctx.save_pipeline_cache()?;
     Ok(())
 }

@@ -7,8 +7,10 @@
 //!    if a handle outside the pending graph still points at it; every other node is an
 //!    intermediate.
 //! 3. Plan buffers by liveness: each node's last use is the position of its last consumer.
-//!    Walking the order, a node takes a buffer of its size class from the realization's free
-//!    list, else from the context's pool (which creates one only when it has none). After a
+//!    Walking the order, a node takes a buffer from the realization's free list (an
+//!    intermediate the smallest one of its size class up to twice it, so a dead activation's
+//!    buffer can hold a smaller tensor; a kept output only its own class, so no waste outlives
+//!    the realization), else from the context's pool (which creates one only when it has none). After a
 //!    node is placed, the intermediates whose last use it was go to the free list, so a later
 //!    node can reuse them (never the node's own inputs, which it is still reading).
 //! 4. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
@@ -106,6 +108,62 @@ impl GpuTimer {
         self.read.unmap();
         Ok(ticks[1].wrapping_sub(ticks[0]) as f64 * self.period_ns * 1e-9)
     }
+}
+
+/// What the buffer plan of the last realization needed, as [`Context::last_plan`] reports it:
+/// the measurement behind `kiln bench`'s memory line and `tests/memory.rs`. All sizes but
+/// `planned_bytes` are exact (no size classes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanStats {
+    /// Ops (nodes) in the realization.
+    pub steps: usize,
+    /// The largest set of intermediates that must be live at once: over the realized order, the
+    /// maximum at any position of the bytes of intermediates produced at or before it and still
+    /// to be read at or after it.
+    pub live_intermediate_peak_bytes: u64,
+    /// The same maximum with the kept outputs counted too, each from the position that produces
+    /// it to the end: what this order needs beyond its inputs when nothing is updated in place.
+    pub live_peak_with_kept_bytes: u64,
+    /// Bytes of the outputs the realization keeps (targets and held tensors).
+    pub kept_bytes: u64,
+    /// Bytes of the already-realized tensors it reads (each once). They stay allocated until
+    /// the realization ends, even where they are read for the last time by it.
+    pub input_bytes: u64,
+    /// Bytes of the storage buffers the plan took from the pool (size classes included): what
+    /// the realization added to live memory, kept outputs and intermediates together.
+    pub planned_bytes: u64,
+}
+
+/// Exact-size liveness over `order`: the most bytes live at once, of intermediates only
+/// (`with_kept` false) or also of kept outputs, which live from their position to the end.
+/// A node is live from its own position to its last use, inclusive.
+fn live_peak(bytes: &[u64], keep: &[bool], last_use: &[usize], with_kept: bool) -> u64 {
+    let mut dies_at = vec![0u64; bytes.len()];
+    for j in 0..bytes.len() {
+        if !keep[j] {
+            dies_at[last_use[j]] += bytes[j];
+        }
+    }
+    let (mut live, mut peak) = (0u64, 0u64);
+    for i in 0..bytes.len() {
+        if !keep[i] || with_kept {
+            live += bytes[i];
+        }
+        peak = peak.max(live);
+        live -= dies_at[i];
+    }
+    peak
+}
+
+/// Takes the smallest buffer of at least `class` and at most `most` bytes from a realization's
+/// free list (keyed by buffer size).
+fn best_fit(free: &mut HashMap<u64, Vec<GpuBuffer>>, class: u64, most: u64) -> Option<GpuBuffer> {
+    let size = free
+        .iter()
+        .filter(|(&size, list)| size >= class && size <= most && !list.is_empty())
+        .map(|(&size, _)| size)
+        .min()?;
+    free.get_mut(&size).and_then(Vec::pop)
 }
 
 struct Step {
@@ -248,7 +306,11 @@ impl Context {
                 for spec in &step.node.outs {
                     let bytes = spec.bytes().div_ceil(4).max(1) * 4;
                     let class = pool.class(bytes);
-                    let buf = match free.get_mut(&class).and_then(Vec::pop) {
+                    // A kept output outlives the realization: only its own class fits it, so no
+                    // waste persists; an intermediate may take a free buffer up to twice its
+                    // class, so a dead activation's buffer holds a smaller one.
+                    let most = if keep[i] { class } else { 2 * class };
+                    let buf = match best_fit(&mut free, class, most) {
                         Some(b) => b,
                         None => {
                             let b = pool.acquire(&self.inner.device, BufKind::Storage, bytes);
@@ -270,6 +332,30 @@ impl Context {
                     }
                 }
             }
+        }
+        {
+            let bytes: Vec<u64> = steps
+                .iter()
+                .map(|s| s.node.outs.iter().map(|o| o.bytes()).sum())
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let input_bytes = steps
+                .iter()
+                .flat_map(|s| s.inputs.iter())
+                .filter(|t| !index.contains_key(&t.node.id) && seen.insert((t.node.id, t.out)))
+                .filter_map(|t| t.node.outs.get(t.out).map(|o| o.bytes()))
+                .sum();
+            *lock(&self.inner.last_plan) = PlanStats {
+                steps: steps.len(),
+                live_intermediate_peak_bytes: live_peak(&bytes, &keep, &last_use, false),
+                live_peak_with_kept_bytes: live_peak(&bytes, &keep, &last_use, true),
+                kept_bytes: (0..steps.len())
+                    .filter(|&i| keep[i])
+                    .map(|i| bytes[i])
+                    .sum(),
+                input_bytes,
+                planned_bytes: acquired.iter().map(|b| b.size).sum(),
+            };
         }
         if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
             for (step, bufs) in steps.iter().zip(&assigned) {

@@ -148,6 +148,12 @@ impl BufferPool {
         buf
     }
 
+    /// Restarts the peaks from the current live and pooled bytes.
+    pub fn reset_peaks(&mut self) {
+        self.stats.peak_live_bytes = self.stats.live_bytes;
+        self.stats.peak_bytes = self.stats.live_bytes + self.stats.pooled_bytes;
+    }
+
     /// Returns a buffer to the pool.
     pub fn release(&mut self, buf: GpuBuffer) {
         self.stats.live_bytes -= buf.size;

@@ -30,6 +30,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("attention", include_str!("../../shaders/attention.wgsl")),
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
+    ("ceiling", include_str!("../../shaders/ceiling.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
     (
         "cross_entropy",
