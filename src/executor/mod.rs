@@ -20,6 +20,7 @@
 //! The work is split into several submissions only if the parameter blocks would pass the
 //! device's `max_buffer_size`.
 
+pub(crate) mod fusion;
 pub mod pool;
 
 use std::collections::HashMap;
@@ -114,7 +115,27 @@ struct Step {
     inputs: Vec<Tensor>,
 }
 
+/// One dispatch of a realization: step `step`'s own kernel, or (`fused`) a generated kernel
+/// computing a group of elementwise steps whose root is `step`.
+struct Unit {
+    step: usize,
+    /// The buffers it reads, in binding order; `Src::Step` names a unit here.
+    srcs: Vec<Src>,
+    fused: Option<fusion::Fused>,
+}
+
+fn grid_error(op: &'static str, needed: u64, max_per_dim: u64) -> Error {
+    Error::LimitExceeded {
+        op,
+        what: "the dispatch grid".into(),
+        needed,
+        limit_name: "max_compute_workgroups_per_dimension (squared)",
+        limit: max_per_dim * max_per_dim,
+    }
+}
+
 /// Where a step's input lives during the realization.
+#[derive(Clone)]
 enum Src {
     Storage(Arc<Storage>),
     /// Output `k` of step `j`.
@@ -223,7 +244,6 @@ impl Context {
             .collect::<Result<_>>()?;
         drop(order);
 
-        // 3. Plan buffers by liveness.
         let mut srcs: Vec<Vec<Src>> = Vec::with_capacity(steps.len());
         for step in &steps {
             let mut s = Vec::with_capacity(step.inputs.len());
@@ -235,17 +255,82 @@ impl Context {
             }
             srcs.push(s);
         }
-        // `assigned[i][k]` is the buffer of step i's output k; `acquired` holds each buffer
+
+        // 3. Fuse elementwise chains: each unit is one dispatch, either a step's own kernel
+        //    or a generated kernel computing a group of steps (see `fusion`).
+        let fused_into = if self.fusion() {
+            fusion::plan(&steps, &srcs, &keep, fusion::MAX_OPS)
+        } else {
+            vec![None; steps.len()]
+        };
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+        {
+            let mut root_of: Vec<usize> = (0..steps.len()).collect();
+            for j in (0..steps.len()).rev() {
+                if let Some(i) = fused_into[j] {
+                    root_of[j] = root_of[i];
+                }
+            }
+            for (j, into) in fused_into.iter().enumerate() {
+                if into.is_some() {
+                    members[root_of[j]].push(j);
+                }
+            }
+        }
+        let mut unit_of = vec![usize::MAX; steps.len()];
+        let mut units: Vec<Unit> = Vec::new();
+        for (i, into) in fused_into.iter().enumerate() {
+            if into.is_some() {
+                continue;
+            }
+            unit_of[i] = units.len();
+            let (inputs, fused) = if members[i].is_empty() {
+                (std::mem::take(&mut srcs[i]), None)
+            } else {
+                members[i].push(i);
+                let f = fusion::build(&steps, &srcs, &fused_into, &members[i]);
+                (f.inputs.clone(), Some(f))
+            };
+            // Every step a unit reads is a unit of its own (a fused step's only reader is
+            // inside its group).
+            let inputs = inputs
+                .into_iter()
+                .map(|s| match s {
+                    Src::Step(j, k) => Src::Step(unit_of[j], k),
+                    other => other,
+                })
+                .collect();
+            units.push(Unit {
+                step: i,
+                srcs: inputs,
+                fused,
+            });
+        }
+        drop(srcs);
+        drop(members);
+        let mut unit_last_use: Vec<usize> = (0..units.len()).collect();
+        for (u, unit) in units.iter().enumerate() {
+            for src in &unit.srcs {
+                if let Src::Step(j, _) = *src {
+                    unit_last_use[j] = u;
+                }
+            }
+        }
+        let unit_keep: Vec<bool> = units.iter().map(|u| keep[u.step]).collect();
+
+        // 4. Plan buffers by liveness.
+        // `assigned[u][k]` is the buffer of unit u's output k; `acquired` holds each buffer
         // taken from the pool once, so it can be returned once.
-        let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(steps.len());
+        let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(units.len());
         let mut acquired: Vec<GpuBuffer> = Vec::new();
         {
             let mut free: HashMap<u64, Vec<GpuBuffer>> = HashMap::new();
-            let mut recycled = vec![false; steps.len()];
+            let mut recycled = vec![false; units.len()];
             let mut pool = lock(&self.inner.pool);
-            for (i, step) in steps.iter().enumerate() {
-                let mut outs = Vec::with_capacity(step.node.outs.len());
-                for spec in &step.node.outs {
+            for (u, unit) in units.iter().enumerate() {
+                let node = &steps[unit.step].node;
+                let mut outs = Vec::with_capacity(node.outs.len());
+                for spec in &node.outs {
                     let bytes = spec.bytes().div_ceil(4).max(1) * 4;
                     let class = pool.class(bytes);
                     let buf = match free.get_mut(&class).and_then(Vec::pop) {
@@ -259,9 +344,9 @@ impl Context {
                     outs.push(buf);
                 }
                 assigned.push(outs);
-                for src in &srcs[i] {
+                for src in &unit.srcs {
                     if let Src::Step(j, _) = *src {
-                        if !keep[j] && last_use[j] == i && !recycled[j] {
+                        if !unit_keep[j] && unit_last_use[j] == u && !recycled[j] {
                             recycled[j] = true;
                             for b in &assigned[j] {
                                 free.entry(b.size).or_default().push(b.clone());
@@ -272,8 +357,8 @@ impl Context {
             }
         }
         if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
-            for (step, bufs) in steps.iter().zip(&assigned) {
-                for (spec, buf) in step.node.outs.iter().zip(bufs) {
+            for (unit, bufs) in units.iter().zip(&assigned) {
+                for (spec, buf) in steps[unit.step].node.outs.iter().zip(bufs) {
                     let words = spec.bytes().div_ceil(4) as usize;
                     if words > 0 {
                         let nan = vec![f32::NAN; words];
@@ -290,41 +375,62 @@ impl Context {
             }
         };
 
-        // 4. Encode.
-        let mut launches = Vec::with_capacity(steps.len());
-        let mut pipelines = Vec::with_capacity(steps.len());
+        // 5. Encode.
+        let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(units.len());
+        let mut pipelines = Vec::with_capacity(units.len());
         let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
-        for step in &steps {
-            let shapes: Vec<&[usize]> = step.inputs.iter().map(|t| t.shape.as_slice()).collect();
-            let launch = step.kernel.launch(&shapes, &step.node.outs[0].shape);
-            let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
-                Err(Error::invalid(
-                    step.kernel.name(),
-                    "parameter block over 256 bytes",
-                ))
-            } else if launch.key.reads != step.inputs.len()
-                || launch.key.writes != step.node.outs.len()
-            {
-                Err(Error::invalid(
-                    step.kernel.name(),
-                    format!(
-                        "kernel binds {} inputs and {} outputs, the op has {} and {}",
-                        launch.key.reads,
-                        launch.key.writes,
-                        step.inputs.len(),
-                        step.node.outs.len()
-                    ),
-                ))
-            } else if launch.workgroups > max_per_dim * max_per_dim {
-                Err(Error::LimitExceeded {
-                    op: step.kernel.name(),
-                    what: "the dispatch grid".into(),
-                    needed: launch.workgroups,
-                    limit_name: "max_compute_workgroups_per_dimension (squared)",
-                    limit: max_per_dim * max_per_dim,
-                })
-            } else {
-                self.pipeline(&launch.key)
+        let (mut fused_kernels, mut fused_ops) = (0u64, 0u64);
+        for unit in &mut units {
+            let step = &steps[unit.step];
+            let (checked, launch) = match unit.fused.take() {
+                Some(f) => {
+                    let workgroups = crate::kernels::groups(f.numel, 256);
+                    let checked = if workgroups > max_per_dim * max_per_dim {
+                        Err(grid_error(step.kernel.name(), workgroups, max_per_dim))
+                    } else {
+                        self.fused_pipeline(&f.program, f.inputs.len(), || {
+                            fusion::wgsl(&f.program)
+                        })
+                    };
+                    if workgroups > 0 {
+                        fused_kernels += 1;
+                        fused_ops += f.ops as u64;
+                    }
+                    (checked, (f.params, workgroups))
+                }
+                None => {
+                    let shapes: Vec<&[usize]> =
+                        step.inputs.iter().map(|t| t.shape.as_slice()).collect();
+                    let launch = step.kernel.launch(&shapes, &step.node.outs[0].shape);
+                    let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
+                        Err(Error::invalid(
+                            step.kernel.name(),
+                            "parameter block over 256 bytes",
+                        ))
+                    } else if launch.key.reads != step.inputs.len()
+                        || launch.key.writes != step.node.outs.len()
+                    {
+                        Err(Error::invalid(
+                            step.kernel.name(),
+                            format!(
+                                "kernel binds {} inputs and {} outputs, the op has {} and {}",
+                                launch.key.reads,
+                                launch.key.writes,
+                                step.inputs.len(),
+                                step.node.outs.len()
+                            ),
+                        ))
+                    } else if launch.workgroups > max_per_dim * max_per_dim {
+                        Err(grid_error(
+                            step.kernel.name(),
+                            launch.workgroups,
+                            max_per_dim,
+                        ))
+                    } else {
+                        self.pipeline(&launch.key)
+                    };
+                    (checked, (launch.params, launch.workgroups))
+                }
             };
             match checked {
                 Ok(p) => pipelines.push(p),
@@ -337,8 +443,8 @@ impl Context {
         }
         let align = u64::from(self.inner.limits.min_uniform_buffer_offset_alignment);
         let stride = PARAMS_BYTES.div_ceil(align) * align;
-        let active: Vec<usize> = (0..steps.len())
-            .filter(|&i| launches[i].workgroups > 0)
+        let active: Vec<usize> = (0..units.len())
+            .filter(|&i| launches[i].1 > 0)
             .collect();
         let per_submit = (self.inner.limits.max_buffer_size / stride).max(1) as usize;
         let chunks: Vec<&[usize]> = if active.is_empty() {
@@ -353,7 +459,7 @@ impl Context {
                 let mut arena = vec![0u8; (chunk.len().max(1) as u64 * stride) as usize];
                 for (k, &i) in chunk.iter().enumerate() {
                     let at = k * stride as usize;
-                    let words = bytemuck::cast_slice::<u32, u8>(&launches[i].params);
+                    let words = bytemuck::cast_slice::<u32, u8>(&launches[i].0);
                     arena[at..at + words.len()].copy_from_slice(words);
                 }
                 let params = self.acquire(BufKind::Uniform, arena.len() as u64);
@@ -375,8 +481,8 @@ impl Context {
                     });
                     for (k, &i) in chunk.iter().enumerate() {
                         let mut bound: Vec<&GpuBuffer> =
-                            Vec::with_capacity(srcs[i].len() + assigned[i].len());
-                        for src in &srcs[i] {
+                            Vec::with_capacity(units[i].srcs.len() + assigned[i].len());
+                        for src in &units[i].srcs {
                             bound.push(match src {
                                 Src::Storage(s) => &s.buf,
                                 Src::Step(j, k) => &assigned[*j][*k],
@@ -384,7 +490,7 @@ impl Context {
                         }
                         bound.extend(assigned[i].iter());
                         let bg = self.bind_group(
-                            srcs[i].len(),
+                            units[i].srcs.len(),
                             assigned[i].len(),
                             &params,
                             PARAMS_BYTES,
@@ -392,7 +498,7 @@ impl Context {
                         );
                         pass.set_pipeline(&pipelines[i]);
                         pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
-                        let wg = launches[i].workgroups;
+                        let wg = launches[i].1;
                         let y = wg.div_ceil(max_per_dim);
                         let x = wg.div_ceil(y);
                         pass.dispatch_workgroups(x as u32, y as u32, 1);
@@ -420,15 +526,19 @@ impl Context {
             pool.stats.realizations += 1;
             pool.stats.submissions += n_chunks as u64;
             pool.stats.dispatches += active.len() as u64;
+            pool.stats.fused_kernels += fused_kernels;
+            pool.stats.fused_ops += fused_ops;
+            pool.stats.last_dispatches = active.len() as u64;
         }
 
-        // 5. Publish results; recycle intermediates.
+        // 6. Publish results; recycle intermediates.
         let weak = Arc::downgrade(&self.inner);
         let mut kept_ids = std::collections::HashSet::new();
         for (i, step) in steps.iter().enumerate() {
             let mut state = lock(&step.node.state);
             if keep[i] {
-                let storages = assigned[i]
+                // Kept steps are never fused into a consumer, so each has its own unit.
+                let storages = assigned[unit_of[i]]
                     .iter()
                     .map(|b| {
                         kept_ids.insert(b.id);
@@ -443,7 +553,7 @@ impl Context {
                 *state = NodeState::Consumed;
             }
         }
-        drop(srcs);
+        drop(units);
         release(
             self,
             acquired

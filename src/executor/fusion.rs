@@ -1,0 +1,707 @@
+//! Elementwise fusion: chains and trees of elementwise ops run as one generated kernel.
+//!
+//! Kernels that compute an elementwise op say so through [`crate::graph::Kernel::elementwise`].
+//! At realization time, [`plan`] walks the ordered steps and lets a step absorb an input's
+//! producer when the producer
+//! - is elementwise and an intermediate (not kept: no target, no outside handle),
+//! - has this step as its only consumer (it may read it through several inputs),
+//! - has the same element count (so element `i` of the producer feeds element `i` here),
+//!
+//! and the merged group stays within the limits: at most [`MAX_READS`] distinct input buffers
+//! (WebGPU allows 8 storage buffers per stage, one is the output), at most 64 parameter words
+//! (the 256-byte uniform block) and at most [`MAX_OPS`] ops. A group is therefore a tree whose
+//! root is its only output; everything it reads from outside (realized tensors, other kernels'
+//! outputs, kept nodes) is a *leaf*, bound once per distinct buffer.
+//!
+//! [`build`] turns a group into a compact program: a list of `u32` words (loads, ops, a
+//! store) that fully determines the generated WGSL, plus its parameter words (element count,
+//! broadcast dims and strides, scalar operands). The program is the pipeline cache key, so a
+//! warm realization builds a few words per op and hashes them; [`wgsl`] writes the shader text
+//! only on a cache miss.
+//!
+//! Inputs whose element count equals the output's are read at the linear index. Broadcast
+//! inputs (a bias, a per-row scale) are read through strides over their collapsed dims:
+//! adjacent dims that are both broadcast, or both contiguous, merge into one, so a bias add
+//! costs 2 dims (4 parameter words) whatever the rank.
+
+use super::{Src, Step};
+use crate::kernels::binary::BinaryOp;
+use crate::kernels::unary::UnaryOp;
+use crate::shape::{broadcast_strides, numel};
+use crate::DType;
+
+/// An elementwise op the executor knows how to fuse. Operands are the kernel's inputs in order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Elementwise {
+    /// `f(x)`.
+    Unary(UnaryOp),
+    /// `x OP value`, or `value OP x` when `scalar_first`.
+    Scalar {
+        op: BinaryOp,
+        value: f32,
+        scalar_first: bool,
+    },
+    /// `a OP b`, broadcasting.
+    Binary(BinaryOp),
+    /// `dy * f'(x)` for inputs `(x, dy)`.
+    UnaryGrad(UnaryOp),
+    /// `dy * d(x OP value)/dx` for inputs `(x, dy)`.
+    ScalarGrad {
+        op: BinaryOp,
+        value: f32,
+        scalar_first: bool,
+    },
+    /// `g * ∂(a OP b)/∂a` (`which` 0) or `∂/∂b` (1) for inputs `(a, b, g)`, broadcasting.
+    BinaryGrad { op: BinaryOp, which: u32 },
+}
+
+impl Elementwise {
+    fn arity(self) -> usize {
+        match self {
+            Elementwise::Unary(_) | Elementwise::Scalar { .. } => 1,
+            Elementwise::Binary(_) | Elementwise::UnaryGrad(_) | Elementwise::ScalarGrad { .. } => {
+                2
+            }
+            Elementwise::BinaryGrad { .. } => 3,
+        }
+    }
+
+    fn scalar(self) -> Option<u32> {
+        match self {
+            Elementwise::Scalar { value, .. } | Elementwise::ScalarGrad { value, .. } => {
+                Some(value.to_bits())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Most ops in one generated kernel. Longer chains are split into several kernels: lavapipe
+/// compiles a 256-op kernel in tens of milliseconds (once, then it is cached), and per-dispatch
+/// overhead is already negligible at a few dispatches per thousand ops.
+pub(crate) const MAX_OPS: usize = 256;
+/// Most distinct input buffers of one generated kernel (8 storage buffers per stage, one is
+/// the output).
+pub(crate) const MAX_READS: usize = 7;
+/// Parameter words of one kernel (the 256-byte uniform block).
+const MAX_WORDS: usize = 64;
+
+/// Which buffer a leaf reads: a realized buffer, or output `k` of step `j`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeafKey {
+    Buf(u64),
+    Step(usize, usize),
+}
+
+fn leaf_key(src: &Src) -> LeafKey {
+    match src {
+        Src::Storage(s) => LeafKey::Buf(s.buf.id),
+        Src::Step(j, k) => LeafKey::Step(*j, *k),
+    }
+}
+
+/// How element `i` of the output maps to an element of an input: the same index, or through
+/// collapsed `(dim, stride)` pairs (outermost first). `None` when the input cannot be read
+/// elementwise against `out` at all.
+fn mode(input: &[usize], out: &[usize]) -> Option<Vec<(u32, u32)>> {
+    let n = numel(out);
+    if numel(input) == n {
+        return Some(Vec::new());
+    }
+    if input.len() > out.len() || n > u32::MAX as usize {
+        return None;
+    }
+    let offset = out.len() - input.len();
+    for (d, &k) in input.iter().enumerate() {
+        if k != 1 && k != out[d + offset] {
+            return None;
+        }
+    }
+    let strides = broadcast_strides(input, out);
+    let mut dims: Vec<(u32, u32)> = Vec::new();
+    for (&size, &stride) in out.iter().zip(&strides) {
+        if size == 1 {
+            continue;
+        }
+        let (size, stride) = (size as u32, stride as u32);
+        if let Some(last) = dims.last_mut() {
+            let both_broadcast = last.1 == 0 && stride == 0;
+            let contiguous = stride != 0 && last.1 == stride * size;
+            if both_broadcast || contiguous {
+                last.0 *= size;
+                last.1 = if stride == 0 { 0 } else { stride };
+                continue;
+            }
+        }
+        dims.push((size, stride));
+    }
+    // A broadcast input never has all dims collapsed to one contiguous run, so `dims` marks it
+    // as strided; all dims broadcast (a single element) is one stride-0 dim.
+    if dims.is_empty() {
+        dims.push((1, 0));
+    }
+    Some(dims)
+}
+
+/// What one group so far reads and uses, for the limit checks.
+#[derive(Clone, Default)]
+struct Info {
+    leaves: Vec<LeafKey>,
+    strided: Vec<(LeafKey, Vec<(u32, u32)>)>,
+    scalars: Vec<u32>,
+    ops: usize,
+}
+
+impl Info {
+    fn words(&self) -> usize {
+        1 + self.scalars.len() + self.strided.iter().map(|(_, d)| 2 * d.len()).sum::<usize>()
+    }
+
+    fn add_leaf(&mut self, key: LeafKey, dims: &[(u32, u32)]) {
+        if !self.leaves.contains(&key) {
+            self.leaves.push(key);
+        }
+        if !dims.is_empty() && !self.strided.iter().any(|(k, d)| *k == key && d == dims) {
+            self.strided.push((key, dims.to_vec()));
+        }
+    }
+
+    fn absorb(&mut self, other: &Info) {
+        for &k in &other.leaves {
+            if !self.leaves.contains(&k) {
+                self.leaves.push(k);
+            }
+        }
+        for (k, d) in &other.strided {
+            if !self.strided.iter().any(|(k2, d2)| k2 == k && d2 == d) {
+                self.strided.push((*k, d.clone()));
+            }
+        }
+        for &s in &other.scalars {
+            if !self.scalars.contains(&s) {
+                self.scalars.push(s);
+            }
+        }
+        self.ops += other.ops;
+    }
+}
+
+const NONE: usize = usize::MAX;
+const MANY: usize = usize::MAX - 1;
+
+/// The elementwise op of step `i`, if it may take part in fusion.
+fn fusable(step: &Step) -> Option<Elementwise> {
+    let e = step.kernel.elementwise()?;
+    let outs = &step.node.outs;
+    let ok = outs.len() == 1
+        && outs[0].dtype == DType::F32
+        && step.inputs.len() == e.arity()
+        && step.inputs.iter().all(|t| t.dtype() == DType::F32)
+        && numel(&outs[0].shape) <= u32::MAX as usize;
+    ok.then_some(e)
+}
+
+/// Decides which steps are computed inside a consumer's kernel: `Some(i)` for a step fused into
+/// step `i`, `None` for a step that writes its own buffer (a group's root, or a step outside any
+/// group).
+pub(super) fn plan(
+    steps: &[Step],
+    srcs: &[Vec<Src>],
+    keep: &[bool],
+    max_ops: usize,
+) -> Vec<Option<usize>> {
+    let n = steps.len();
+    let mut fused_into = vec![None; n];
+    let mut consumer = vec![NONE; n];
+    for (i, s) in srcs.iter().enumerate() {
+        for src in s {
+            if let Src::Step(j, _) = *src {
+                consumer[j] = match consumer[j] {
+                    NONE => i,
+                    c if c == i => i,
+                    _ => MANY,
+                };
+            }
+        }
+    }
+    let mut infos: Vec<Option<Info>> = vec![None; n];
+    let mut candidates: Vec<usize> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let Some(e) = fusable(step) else { continue };
+        let out = &step.node.outs[0].shape;
+        let n_out = numel(out);
+        let mut info = Info {
+            ops: 1,
+            scalars: e.scalar().into_iter().collect(),
+            ..Info::default()
+        };
+        candidates.clear();
+        let mut ok = true;
+        for (t, src) in step.inputs.iter().zip(&srcs[i]) {
+            if let Src::Step(j, 0) = *src {
+                let joins = !keep[j]
+                    && consumer[j] == i
+                    && infos[j].is_some()
+                    && numel(&steps[j].node.outs[0].shape) == n_out;
+                if joins {
+                    if !candidates.contains(&j) {
+                        candidates.push(j);
+                    }
+                    continue;
+                }
+            }
+            match mode(&t.shape, out) {
+                Some(dims) => info.add_leaf(leaf_key(src), &dims),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            continue;
+        }
+        for (c, &j) in candidates.iter().enumerate() {
+            let Some(producer) = infos[j].as_ref() else {
+                continue;
+            };
+            // Inputs not yet decided may still become leaves; keep room for them.
+            let later = candidates.len() - c - 1;
+            let mut merged = info.clone();
+            merged.absorb(producer);
+            if merged.leaves.len() + later <= MAX_READS
+                && merged.words() <= MAX_WORDS
+                && merged.ops <= max_ops
+            {
+                info = merged;
+                fused_into[j] = Some(i);
+                infos[j] = None;
+            } else {
+                info.add_leaf(LeafKey::Step(j, 0), &[]);
+            }
+        }
+        infos[i] = Some(info);
+    }
+    fused_into
+}
+
+// Program words. Each load or op defines the next value register, in order.
+const LOAD: u32 = 1; // binding
+const LOAD_STRIDED: u32 = 2; // binding, dims, first parameter word
+const UNARY: u32 = 3; // op, a
+const BINARY: u32 = 4; // op, a, b
+const SCALAR: u32 = 5; // op, a, parameter word, scalar_first
+const UNARY_GRAD: u32 = 6; // op, x, dy
+const SCALAR_GRAD: u32 = 7; // op, x, dy, parameter word, scalar_first
+const BINARY_GRAD: u32 = 8; // op, which, a, b, g
+const STORE: u32 = 9; // value
+
+/// One group, ready to launch: its program (the pipeline key), its parameter words, and the
+/// inputs to bind, in binding order (as step-level sources).
+pub(super) struct Fused {
+    pub program: Vec<u32>,
+    pub params: Vec<u32>,
+    pub inputs: Vec<Src>,
+    pub numel: usize,
+    pub ops: usize,
+}
+
+/// The program of the group whose members are `members` (ascending; the root last).
+pub(super) fn build(
+    steps: &[Step],
+    srcs: &[Vec<Src>],
+    fused_into: &[Option<usize>],
+    members: &[usize],
+) -> Fused {
+    let root = members[members.len() - 1];
+    let numel_out = numel(&steps[root].node.outs[0].shape);
+    let mut program: Vec<u32> = Vec::with_capacity(2 + 4 * members.len());
+    program.push(0); // number of inputs, filled in at the end
+    let mut params: Vec<u32> = vec![numel_out as u32];
+    let mut keys: Vec<LeafKey> = Vec::new();
+    let mut inputs: Vec<Src> = Vec::new();
+    // (binding, dims, register) of every load so far.
+    let mut loads: Vec<(u32, Vec<(u32, u32)>, u32)> = Vec::new();
+    let mut scalars: Vec<(u32, u32)> = Vec::new();
+    let mut member_reg: Vec<u32> = Vec::with_capacity(members.len());
+    let mut next: u32 = 0;
+    let mut operands: Vec<u32> = Vec::with_capacity(3);
+    for &m in members {
+        let step = &steps[m];
+        let out = &step.node.outs[0].shape;
+        operands.clear();
+        for (t, src) in step.inputs.iter().zip(&srcs[m]) {
+            if let Src::Step(j, 0) = *src {
+                if fused_into[j] == Some(m) {
+                    // Members precede their consumer, so `j` already has a register.
+                    let at = members.binary_search(&j).unwrap_or(0);
+                    operands.push(member_reg[at]);
+                    continue;
+                }
+            }
+            let key = leaf_key(src);
+            let binding = match keys.iter().position(|k| *k == key) {
+                Some(b) => b as u32,
+                None => {
+                    keys.push(key);
+                    inputs.push(src.clone());
+                    (keys.len() - 1) as u32
+                }
+            };
+            let dims = mode(&t.shape, out).unwrap_or_default();
+            let reg = match loads.iter().find(|(b, d, _)| *b == binding && *d == dims) {
+                Some(&(_, _, r)) => r,
+                None => {
+                    if dims.is_empty() {
+                        program.extend([LOAD, binding]);
+                    } else {
+                        program.extend([
+                            LOAD_STRIDED,
+                            binding,
+                            dims.len() as u32,
+                            params.len() as u32,
+                        ]);
+                        params.extend(dims.iter().map(|d| d.0));
+                        params.extend(dims.iter().map(|d| d.1));
+                    }
+                    loads.push((binding, dims, next));
+                    next += 1;
+                    next - 1
+                }
+            };
+            operands.push(reg);
+        }
+        let mut scalar_word = |bits: u32| -> u32 {
+            match scalars.iter().find(|(b, _)| *b == bits) {
+                Some(&(_, w)) => w,
+                None => {
+                    let w = params.len() as u32;
+                    params.push(bits);
+                    scalars.push((bits, w));
+                    w
+                }
+            }
+        };
+        let o = &operands;
+        match step.kernel.elementwise() {
+            Some(Elementwise::Unary(op)) => program.extend([UNARY, op.code(), o[0]]),
+            Some(Elementwise::Binary(op)) => program.extend([BINARY, op.code(), o[0], o[1]]),
+            Some(Elementwise::Scalar {
+                op,
+                value,
+                scalar_first,
+            }) => {
+                let w = scalar_word(value.to_bits());
+                program.extend([SCALAR, op.code(), o[0], w, u32::from(scalar_first)]);
+            }
+            Some(Elementwise::UnaryGrad(op)) => {
+                program.extend([UNARY_GRAD, op.code(), o[0], o[1]])
+            }
+            Some(Elementwise::ScalarGrad {
+                op,
+                value,
+                scalar_first,
+            }) => {
+                let w = scalar_word(value.to_bits());
+                program.extend([
+                    SCALAR_GRAD,
+                    op.code(),
+                    o[0],
+                    o[1],
+                    w,
+                    u32::from(scalar_first),
+                ]);
+            }
+            Some(Elementwise::BinaryGrad { op, which }) => {
+                program.extend([BINARY_GRAD, op.code(), which, o[0], o[1], o[2]])
+            }
+            // `plan` only groups elementwise steps.
+            None => program.extend([UNARY, u32::MAX, o.first().copied().unwrap_or(0)]),
+        }
+        member_reg.push(next);
+        next += 1;
+    }
+    program.extend([STORE, next - 1]);
+    program[0] = inputs.len() as u32;
+    Fused {
+        program,
+        params,
+        inputs,
+        numel: numel_out,
+        ops: members.len(),
+    }
+}
+
+/// `p.w[..][..]`, parameter word `k`.
+fn word(k: u32) -> String {
+    format!("p.w[{}][{}]", k / 4, k % 4)
+}
+
+fn unary_expr(op: u32, a: &str) -> String {
+    match UnaryOp::ALL.get(op as usize) {
+        Some(UnaryOp::Neg) => format!("-{a}"),
+        Some(UnaryOp::Abs) => format!("abs({a})"),
+        Some(UnaryOp::Exp) => format!("exp({a})"),
+        Some(UnaryOp::Log) => format!("log({a})"),
+        Some(UnaryOp::Sqrt) => format!("sqrt({a})"),
+        Some(UnaryOp::Relu) => format!("max({a}, 0.0)"),
+        Some(UnaryOp::Sigmoid) => format!("stable_sigmoid({a})"),
+        Some(UnaryOp::Tanh) => format!("stable_tanh({a})"),
+        Some(UnaryOp::Square) => format!("{a} * {a}"),
+        Some(UnaryOp::Recip) => format!("1.0 / {a}"),
+        Some(UnaryOp::Sin) => format!("sin({a})"),
+        Some(UnaryOp::Cos) => format!("cos({a})"),
+        None => a.to_string(),
+    }
+}
+
+fn binary_expr(op: u32, a: &str, b: &str) -> String {
+    match BinaryOp::ALL.get(op as usize) {
+        Some(BinaryOp::Add) => format!("{a} + {b}"),
+        Some(BinaryOp::Sub) => format!("{a} - {b}"),
+        Some(BinaryOp::Mul) => format!("{a} * {b}"),
+        Some(BinaryOp::Div) => format!("{a} / {b}"),
+        Some(BinaryOp::Max) => format!("max({a}, {b})"),
+        Some(BinaryOp::Min) => format!("min({a}, {b})"),
+        Some(BinaryOp::Pow) => format!("safe_pow({a}, {b})"),
+        None => a.to_string(),
+    }
+}
+
+/// The WGSL of a program made by [`build`]. Called only when its pipeline is not cached.
+pub(crate) fn wgsl(program: &[u32]) -> String {
+    use std::fmt::Write;
+    let reads = program.first().copied().unwrap_or(0);
+    let mut body = String::new();
+    let mut grads = false;
+    let mut reg = 0u32;
+    let mut at = 1usize;
+    let w = |k: usize| program.get(k).copied().unwrap_or(0);
+    while at < program.len() {
+        let v = |k: usize| format!("v{}", w(k));
+        let line = match w(at) {
+            LOAD => {
+                at += 2;
+                format!("in{}[i]", w(at - 1))
+            }
+            LOAD_STRIDED => {
+                let (binding, dims, first) = (w(at + 1), w(at + 2), w(at + 3));
+                at += 4;
+                let _ = writeln!(body, "    var rem{reg} = i;\n    var at{reg} = 0u;");
+                for d in (0..dims).rev() {
+                    let size = word(first + d);
+                    let stride = word(first + dims + d);
+                    let _ = writeln!(
+                        body,
+                        "    at{reg} += (rem{reg} % {size}) * {stride};\n    rem{reg} = rem{reg} / {size};"
+                    );
+                }
+                format!("in{binding}[at{reg}]")
+            }
+            UNARY => {
+                at += 3;
+                unary_expr(w(at - 2), &v(at - 1))
+            }
+            BINARY => {
+                at += 4;
+                binary_expr(w(at - 3), &v(at - 2), &v(at - 1))
+            }
+            SCALAR => {
+                at += 5;
+                let s = format!("bitcast<f32>({})", word(w(at - 2)));
+                if w(at - 1) == 1 {
+                    binary_expr(w(at - 4), &s, &v(at - 3))
+                } else {
+                    binary_expr(w(at - 4), &v(at - 3), &s)
+                }
+            }
+            UNARY_GRAD => {
+                at += 4;
+                grads = true;
+                format!("{} * unary_derivative({}u, {})", v(at - 1), w(at - 3), v(at - 2))
+            }
+            SCALAR_GRAD => {
+                at += 6;
+                grads = true;
+                format!(
+                    "{} * scalar_derivative({}u, {}, bitcast<f32>({}), {}u)",
+                    v(at - 3),
+                    w(at - 5),
+                    v(at - 4),
+                    word(w(at - 2)),
+                    w(at - 1)
+                )
+            }
+            BINARY_GRAD => {
+                at += 6;
+                grads = true;
+                format!(
+                    "{} * binary_partial({}u, {}u, {}, {})",
+                    v(at - 1),
+                    w(at - 5),
+                    w(at - 4),
+                    v(at - 3),
+                    v(at - 2)
+                )
+            }
+            STORE => {
+                let _ = writeln!(body, "    out[i] = {};", v(at + 1));
+                at += 2;
+                continue;
+            }
+            _ => break,
+        };
+        let _ = writeln!(body, "    let v{reg} = {line};");
+        reg += 1;
+    }
+    let mut s = String::with_capacity(body.len() + 4096);
+    s.push_str(PRELUDE);
+    if grads {
+        s.push_str(GRADS);
+    }
+    for b in 0..reads {
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({}) var<storage, read> in{b}: array<f32>;",
+            b + 1
+        );
+    }
+    let _ = writeln!(
+        s,
+        "@group(0) @binding({}) var<storage, read_write> out: array<f32>;\n",
+        reads + 1
+    );
+    s.push_str(ENTRY);
+    s.push_str(&body);
+    s.push_str("}\n");
+    s
+}
+
+const PRELUDE: &str = r#"// A fused elementwise kernel generated by kiln's executor (src/executor/fusion.rs).
+//
+// in<k>: the k-th input, read at the output index or through broadcast strides.
+// out: (numel) contiguous. p.w: parameter words: numel, broadcast dims and strides, scalars.
+// Workgroup size 256: a multiple of every GPU's SIMD width and the WebGPU default maximum.
+
+struct Params {
+    w: array<vec4<u32>, 16>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn stable_tanh(v: f32) -> f32 {
+    let t = exp(-2.0 * abs(v));
+    return sign(v) * (1.0 - t) / (1.0 + t);
+}
+
+fn stable_sigmoid(v: f32) -> f32 {
+    if (v >= 0.0) {
+        return 1.0 / (1.0 + exp(-v));
+    }
+    let e = exp(v);
+    return e / (1.0 + e);
+}
+
+fn safe_pow(a: f32, b: f32) -> f32 {
+    if (a == 0.0) {
+        if (b > 0.0) { return 0.0; }
+        if (b == 0.0) { return 1.0; }
+        return bitcast<f32>(0x7f800000u);
+    }
+    let r = exp2(b * log2(abs(a)));
+    if (a > 0.0) {
+        return r;
+    }
+    if (b != floor(b)) {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    let odd = abs(b - 2.0 * floor(b * 0.5)) == 1.0;
+    return select(r, -r, odd);
+}
+
+"#;
+
+// The derivatives of shaders/unary.wgsl and shaders/binary.wgsl, with the op as an argument
+// (always a literal here, so the switch folds away).
+const GRADS: &str = r#"fn unary_derivative(op: u32, v: f32) -> f32 {
+    switch op {
+        case 0u: { return -1.0; }
+        case 1u: { return sign(v); }
+        case 2u: { return exp(v); }
+        case 3u: { return 1.0 / v; }
+        case 4u: { return 0.5 / sqrt(v); }
+        case 5u: { return select(0.0, 1.0, v > 0.0); }
+        case 6u: {
+            let s = stable_sigmoid(v);
+            return s * (1.0 - s);
+        }
+        case 7u: {
+            let t = stable_tanh(v);
+            return 1.0 - t * t;
+        }
+        case 8u: { return 2.0 * v; }
+        case 9u: { return -1.0 / (v * v); }
+        case 10u: { return cos(v); }
+        case 11u: { return -sin(v); }
+        default: { return 0.0; }
+    }
+}
+
+fn scalar_derivative(op: u32, v: f32, s: f32, scalar_first: u32) -> f32 {
+    if (scalar_first == 0u) {
+        switch op {
+            case 0u, 1u: { return 1.0; }
+            case 2u: { return s; }
+            case 3u: { return 1.0 / s; }
+            case 4u: { return select(0.0, 1.0, v >= s); }
+            case 5u: { return select(0.0, 1.0, v <= s); }
+            case 6u: { return s * safe_pow(v, s - 1.0); }
+            default: { return 0.0; }
+        }
+    }
+    switch op {
+        case 0u: { return 1.0; }
+        case 1u: { return -1.0; }
+        case 2u: { return s; }
+        case 3u: { return -s / (v * v); }
+        case 4u: { return select(0.0, 1.0, v > s); }
+        case 5u: { return select(0.0, 1.0, v < s); }
+        case 6u: { return log(s) * safe_pow(s, v); }
+        default: { return 0.0; }
+    }
+}
+
+fn binary_partial(op: u32, which: u32, u: f32, v: f32) -> f32 {
+    if (which == 0u) {
+        switch op {
+            case 0u, 1u: { return 1.0; }
+            case 2u: { return v; }
+            case 3u: { return 1.0 / v; }
+            case 4u: { return select(0.0, 1.0, u >= v); }
+            case 5u: { return select(0.0, 1.0, u <= v); }
+            case 6u: { return v * safe_pow(u, v - 1.0); }
+            default: { return 0.0; }
+        }
+    }
+    switch op {
+        case 0u: { return 1.0; }
+        case 1u: { return -1.0; }
+        case 2u: { return u; }
+        case 3u: { return -u / (v * v); }
+        case 4u: { return select(0.0, 1.0, v > u); }
+        case 5u: { return select(0.0, 1.0, v < u); }
+        case 6u: { return log(u) * safe_pow(u, v); }
+        default: { return 0.0; }
+    }
+}
+
+"#;
+
+const ENTRY: &str = r#"@compute @workgroup_size(256)
+fn fused(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.w[0][0]) {
+        return;
+    }
+"#;
