@@ -79,12 +79,12 @@ impl Elementwise {
 /// Most ops in one generated kernel. Longer chains are split into several kernels: lavapipe
 /// compiles a 256-op kernel in tens of milliseconds (once, then it is cached), and per-dispatch
 /// overhead is already negligible at a few dispatches per thousand ops.
-pub(crate) const MAX_OPS: usize = 256;
+pub const MAX_OPS: usize = 256;
 /// Most distinct input buffers of one generated kernel (8 storage buffers per stage, one is
 /// the output).
 pub(crate) const MAX_READS: usize = 7;
 /// Parameter words of one kernel (the 256-byte uniform block).
-const MAX_WORDS: usize = 64;
+pub(crate) const MAX_WORDS: usize = 64;
 
 /// Which buffer a leaf reads: a realized buffer, or output `k` of step `j`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,13 +148,13 @@ fn mode(input: &[usize], out: &[usize]) -> Option<Vec<(u32, u32)>> {
 struct Info {
     leaves: Vec<LeafKey>,
     strided: Vec<(LeafKey, Vec<(u32, u32)>)>,
-    scalars: Vec<u32>,
+    scalars: usize,
     ops: usize,
 }
 
 impl Info {
     fn words(&self) -> usize {
-        1 + self.scalars.len() + self.strided.iter().map(|(_, d)| 2 * d.len()).sum::<usize>()
+        1 + self.scalars + self.strided.iter().map(|(_, d)| 2 * d.len()).sum::<usize>()
     }
 
     fn add_leaf(&mut self, key: LeafKey, dims: &[(u32, u32)]) {
@@ -177,11 +177,7 @@ impl Info {
                 self.strided.push((*k, d.clone()));
             }
         }
-        for &s in &other.scalars {
-            if !self.scalars.contains(&s) {
-                self.scalars.push(s);
-            }
-        }
+        self.scalars += other.scalars;
         self.ops += other.ops;
     }
 }
@@ -232,7 +228,7 @@ pub(super) fn plan(
         let n_out = numel(out);
         let mut info = Info {
             ops: 1,
-            scalars: e.scalar().into_iter().collect(),
+            scalars: usize::from(e.scalar().is_some()),
             ..Info::default()
         };
         candidates.clear();
@@ -319,7 +315,6 @@ pub(super) fn build(
     let mut inputs: Vec<Src> = Vec::new();
     // (binding, dims, register) of every load so far.
     let mut loads: Vec<(u32, Vec<(u32, u32)>, u32)> = Vec::new();
-    let mut scalars: Vec<(u32, u32)> = Vec::new();
     let mut member_reg: Vec<u32> = Vec::with_capacity(members.len());
     let mut next: u32 = 0;
     let mut operands: Vec<u32> = Vec::with_capacity(3);
@@ -368,16 +363,11 @@ pub(super) fn build(
             };
             operands.push(reg);
         }
+        // Scalars are not shared even when equal, so a program depends only on the ops'
+        // structure, never on the values.
         let mut scalar_word = |bits: u32| -> u32 {
-            match scalars.iter().find(|(b, _)| *b == bits) {
-                Some(&(_, w)) => w,
-                None => {
-                    let w = params.len() as u32;
-                    params.push(bits);
-                    scalars.push((bits, w));
-                    w
-                }
-            }
+            params.push(bits);
+            (params.len() - 1) as u32
         };
         let o = &operands;
         match step.kernel.elementwise() {
@@ -391,9 +381,7 @@ pub(super) fn build(
                 let w = scalar_word(value.to_bits());
                 program.extend([SCALAR, op.code(), o[0], w, u32::from(scalar_first)]);
             }
-            Some(Elementwise::UnaryGrad(op)) => {
-                program.extend([UNARY_GRAD, op.code(), o[0], o[1]])
-            }
+            Some(Elementwise::UnaryGrad(op)) => program.extend([UNARY_GRAD, op.code(), o[0], o[1]]),
             Some(Elementwise::ScalarGrad {
                 op,
                 value,
@@ -515,7 +503,12 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
             UNARY_GRAD => {
                 at += 4;
                 grads = true;
-                format!("{} * unary_derivative({}u, {})", v(at - 1), w(at - 3), v(at - 2))
+                format!(
+                    "{} * unary_derivative({}u, {})",
+                    v(at - 1),
+                    w(at - 3),
+                    v(at - 2)
+                )
             }
             SCALAR_GRAD => {
                 at += 6;

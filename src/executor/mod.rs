@@ -23,6 +23,8 @@
 pub(crate) mod fusion;
 pub mod pool;
 
+pub use fusion::MAX_OPS as FUSION_MAX_OPS;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -387,10 +389,20 @@ impl Context {
                     let workgroups = crate::kernels::groups(f.numel, 256);
                     let checked = if workgroups > max_per_dim * max_per_dim {
                         Err(grid_error(step.kernel.name(), workgroups, max_per_dim))
+                    } else if f.inputs.len() > fusion::MAX_READS
+                        || f.params.len() > fusion::MAX_WORDS
+                    {
+                        // `fusion::plan` splits groups before this; a failure here is a bug.
+                        Err(Error::invalid(
+                            step.kernel.name(),
+                            format!(
+                                "fused kernel over limits: {} inputs, {} parameter words",
+                                f.inputs.len(),
+                                f.params.len()
+                            ),
+                        ))
                     } else {
-                        self.fused_pipeline(&f.program, f.inputs.len(), || {
-                            fusion::wgsl(&f.program)
-                        })
+                        self.fused_pipeline(&f.program, f.inputs.len(), || fusion::wgsl(&f.program))
                     };
                     if workgroups > 0 {
                         fused_kernels += 1;
@@ -443,9 +455,7 @@ impl Context {
         }
         let align = u64::from(self.inner.limits.min_uniform_buffer_offset_alignment);
         let stride = PARAMS_BYTES.div_ceil(align) * align;
-        let active: Vec<usize> = (0..units.len())
-            .filter(|&i| launches[i].1 > 0)
-            .collect();
+        let active: Vec<usize> = (0..units.len()).filter(|&i| launches[i].1 > 0).collect();
         let per_submit = (self.inner.limits.max_buffer_size / stride).max(1) as usize;
         let chunks: Vec<&[usize]> = if active.is_empty() {
             vec![&[][..]]
