@@ -698,3 +698,71 @@ fn fused(
         return;
     }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program that uses every instruction with every op code.
+    fn every_instruction() -> Vec<u32> {
+        let mut p = vec![3, LOAD, 0, LOAD_STRIDED, 1, 2, 1, LOAD, 2];
+        // Registers 0..=2 are the loads; each instruction below reads the previous result.
+        let mut prev = 2u32;
+        let mut ops: Vec<Vec<u32>> = Vec::new();
+        for op in UnaryOp::ALL {
+            ops.push(vec![UNARY, op.code(), u32::MAX]);
+            ops.push(vec![UNARY_GRAD, op.code(), u32::MAX, 1]);
+        }
+        for op in BinaryOp::ALL {
+            for flag in 0..2 {
+                ops.push(vec![BINARY, op.code(), u32::MAX, 1]);
+                ops.push(vec![SCALAR, op.code(), u32::MAX, 5, flag]);
+                ops.push(vec![SCALAR_GRAD, op.code(), u32::MAX, 2, 6, flag]);
+                ops.push(vec![BINARY_GRAD, op.code(), flag, u32::MAX, 1, 0]);
+            }
+        }
+        for mut words in ops {
+            for w in &mut words {
+                if *w == u32::MAX {
+                    *w = prev;
+                }
+            }
+            p.extend(words);
+            prev += 1;
+        }
+        p.extend([STORE, prev]);
+        p
+    }
+
+    #[test]
+    fn generated_kernels_validate_with_naga() {
+        for program in [every_instruction(), vec![1, LOAD, 0, UNARY, 0, 0, STORE, 1]] {
+            let src = wgsl(&program);
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{}\n{src}", e.emit_to_string(&src)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}\n{src}", e.emit_to_string(&src)));
+            let ep = &module.entry_points[0];
+            assert_eq!(ep.name, "fused");
+            assert!(ep.workgroup_size.iter().product::<u32>() <= 256);
+        }
+    }
+
+    #[test]
+    fn broadcast_modes_collapse_dims() {
+        assert_eq!(mode(&[4, 5], &[4, 5]), Some(vec![]));
+        // A bias over the last dim: outer dims merge into one broadcast dim.
+        assert_eq!(mode(&[7], &[2, 3, 7]), Some(vec![(6, 0), (7, 1)]));
+        // A per-row scale.
+        assert_eq!(mode(&[3, 1], &[3, 7]), Some(vec![(3, 1), (7, 0)]));
+        // Size-1 output dims vanish; a single element is one broadcast dim.
+        assert_eq!(mode(&[1], &[2, 1, 3]), Some(vec![(6, 0)]));
+        assert_eq!(mode(&[2, 1, 4], &[2, 3, 4]), Some(vec![(2, 4), (3, 0), (4, 1)]));
+        assert_eq!(mode(&[3], &[2, 4]), None);
+        assert_eq!(mode(&[2, 2, 4], &[2, 4]), None);
+    }
+}
