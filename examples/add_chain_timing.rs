@@ -35,7 +35,9 @@ fn main() -> kiln::Result<()> {
         let t2 = Instant::now();
         Ok(((t1 - t0).as_secs_f64(), (t2 - t0).as_secs_f64()))
     };
-    // Warm-up: pipelines, pool, bind groups.
+    // Warm-up: pipelines, pool, bind groups. The first run compiles the generated kernels.
+    let cold = once()?;
+    println!("cold run (compiles): {:.1} ms", cold.1 * 1e3);
     for _ in 0..5 {
         once()?;
     }

@@ -76,9 +76,10 @@ impl Elementwise {
     }
 }
 
-/// Most ops in one generated kernel. Longer chains are split into several kernels: lavapipe
-/// compiles a 256-op kernel in tens of milliseconds (once, then it is cached), and per-dispatch
-/// overhead is already negligible at a few dispatches per thousand ops.
+/// Most ops in one generated kernel; longer chains are split into several kernels. Measured on
+/// lavapipe with its shader cache off: a program of 256 alternating add/sigmoid ops compiles in
+/// about 0.2 s, 1,024 such ops in 1.6-2.1 s (it grows faster than linearly), while the extra
+/// dispatches of a split cost about 20 µs each, under 0.1 µs per op at this cap.
 pub const MAX_OPS: usize = 256;
 /// Most distinct input buffers of one generated kernel (8 storage buffers per stage, one is
 /// the output).
@@ -761,7 +762,10 @@ mod tests {
         assert_eq!(mode(&[3, 1], &[3, 7]), Some(vec![(3, 1), (7, 0)]));
         // Size-1 output dims vanish; a single element is one broadcast dim.
         assert_eq!(mode(&[1], &[2, 1, 3]), Some(vec![(6, 0)]));
-        assert_eq!(mode(&[2, 1, 4], &[2, 3, 4]), Some(vec![(2, 4), (3, 0), (4, 1)]));
+        assert_eq!(
+            mode(&[2, 1, 4], &[2, 3, 4]),
+            Some(vec![(2, 4), (3, 0), (4, 1)])
+        );
         assert_eq!(mode(&[3], &[2, 4]), None);
         assert_eq!(mode(&[2, 2, 4], &[2, 4]), None);
     }
