@@ -23,7 +23,7 @@ fn main() -> kiln::Result<()> {
     let x = Tensor::from_slice(&ctx, &xv, &[n])?;
     let y = Tensor::from_slice(&ctx, &yv, &[n])?;
     ctx.synchronize()?;
-    let once = || -> kiln::Result<(f64, f64)> {
+    let once = || -> kiln::Result<(f64, f64, f64)> {
         let t0 = Instant::now();
         let mut acc = x.clone();
         for _ in 0..ops {
@@ -31,22 +31,29 @@ fn main() -> kiln::Result<()> {
         }
         let t1 = Instant::now();
         acc.realize()?;
-        ctx.synchronize()?;
         let t2 = Instant::now();
-        Ok(((t1 - t0).as_secs_f64(), (t2 - t0).as_secs_f64()))
+        ctx.synchronize()?;
+        let t3 = Instant::now();
+        Ok((
+            (t1 - t0).as_secs_f64(),
+            (t2 - t1).as_secs_f64(),
+            (t3 - t0).as_secs_f64(),
+        ))
     };
     // Warm-up: pipelines, pool, bind groups. The first run compiles the generated kernels.
     let cold = once()?;
-    println!("cold run (compiles): {:.1} ms", cold.1 * 1e3);
+    println!("cold run (compiles): {:.1} ms", cold.2 * 1e3);
     for _ in 0..5 {
         once()?;
     }
     let before = ctx.memory_stats();
     let mut rec = Vec::with_capacity(reps);
+    let mut real = Vec::with_capacity(reps);
     let mut total = Vec::with_capacity(reps);
     for _ in 0..reps {
-        let (r, t) = once()?;
+        let (r, z, t) = once()?;
         rec.push(r);
+        real.push(z);
         total.push(t);
     }
     let after = ctx.memory_stats();
@@ -54,12 +61,13 @@ fn main() -> kiln::Result<()> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (r, t) = (median(&mut rec), median(&mut total));
+    let (r, z, t) = (median(&mut rec), median(&mut real), median(&mut total));
     println!(
-        "ops={ops} n={n} reps={reps}: total {:.3} us/op (record {:.3} us/op), \
+        "ops={ops} n={n} reps={reps}: total {:.3} us/op (record {:.3}, realize call {:.3}), \
          {} dispatches and {} pipelines per realization",
         t * 1e6 / ops as f64,
         r * 1e6 / ops as f64,
+        z * 1e6 / ops as f64,
         (after.dispatches - before.dispatches) / reps as u64,
         (after.pipelines_created - before.pipelines_created) / reps as u64,
     );

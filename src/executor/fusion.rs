@@ -145,7 +145,7 @@ fn mode(input: &[usize], out: &[usize]) -> Option<Vec<(u32, u32)>> {
 }
 
 /// What one group so far reads and uses, for the limit checks.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Info {
     leaves: Vec<LeafKey>,
     strided: Vec<(LeafKey, Vec<(u32, u32)>)>,
@@ -165,6 +165,26 @@ impl Info {
         if !dims.is_empty() && !self.strided.iter().any(|(k, d)| *k == key && d == dims) {
             self.strided.push((key, dims.to_vec()));
         }
+    }
+
+    /// Whether this group and `other` merged stay within the limits, with room for `later`
+    /// more leaves.
+    fn fits_with(&self, other: &Info, later: usize, max_ops: usize) -> bool {
+        let leaves = self.leaves.len()
+            + other
+                .leaves
+                .iter()
+                .filter(|k| !self.leaves.contains(k))
+                .count();
+        let strided: usize = other
+            .strided
+            .iter()
+            .filter(|(k, d)| !self.strided.iter().any(|(k2, d2)| k2 == k && d2 == d))
+            .map(|(_, d)| 2 * d.len())
+            .sum();
+        leaves + later <= MAX_READS
+            && self.words() + other.scalars + strided <= MAX_WORDS
+            && self.ops + other.ops <= max_ops
     }
 
     fn absorb(&mut self, other: &Info) {
@@ -187,7 +207,7 @@ const NONE: usize = usize::MAX;
 const MANY: usize = usize::MAX - 1;
 
 /// The elementwise op of step `i`, if it may take part in fusion.
-fn fusable(step: &Step) -> Option<Elementwise> {
+fn fusable(step: &Step<'_>) -> Option<Elementwise> {
     let e = step.kernel.elementwise()?;
     let outs = &step.node.outs;
     let ok = outs.len() == 1
@@ -202,7 +222,7 @@ fn fusable(step: &Step) -> Option<Elementwise> {
 /// step `i`, `None` for a step that writes its own buffer (a group's root, or a step outside any
 /// group).
 pub(super) fn plan(
-    steps: &[Step],
+    steps: &[Step<'_>],
     srcs: &[Vec<Src>],
     keep: &[bool],
     max_ops: usize,
@@ -221,7 +241,7 @@ pub(super) fn plan(
             }
         }
     }
-    let mut infos: Vec<Option<Info>> = vec![None; n];
+    let mut infos: Vec<Option<Info>> = (0..n).map(|_| None).collect();
     let mut candidates: Vec<usize> = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let Some(e) = fusable(step) else { continue };
@@ -261,13 +281,8 @@ pub(super) fn plan(
             };
             // Inputs not yet decided may still become leaves; keep room for them.
             let later = candidates.len() - c - 1;
-            let mut merged = info.clone();
-            merged.absorb(producer);
-            if merged.leaves.len() + later <= MAX_READS
-                && merged.words() <= MAX_WORDS
-                && merged.ops <= max_ops
-            {
-                info = merged;
+            if info.fits_with(producer, later, max_ops) {
+                info.absorb(producer);
                 fused_into[j] = Some(i);
                 infos[j] = None;
             } else {
@@ -302,7 +317,7 @@ pub(super) struct Fused {
 
 /// The program of the group whose members are `members` (ascending; the root last).
 pub(super) fn build(
-    steps: &[Step],
+    steps: &[Step<'_>],
     srcs: &[Vec<Src>],
     fused_into: &[Option<usize>],
     members: &[usize],

@@ -26,7 +26,7 @@ pub mod pool;
 pub use fusion::MAX_OPS as FUSION_MAX_OPS;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use crate::context::{lock, Context};
 use crate::error::{Error, Result};
@@ -111,10 +111,10 @@ impl GpuTimer {
     }
 }
 
-struct Step {
-    node: Arc<Node>,
-    kernel: Arc<dyn Kernel>,
-    inputs: Vec<Tensor>,
+struct Step<'a> {
+    node: &'a Node,
+    kernel: &'a Arc<dyn Kernel>,
+    inputs: &'a [Tensor],
 }
 
 /// One dispatch of a realization: step `step`'s own kernel, or (`fused`) a generated kernel
@@ -135,6 +135,29 @@ fn grid_error(op: &'static str, needed: u64, max_per_dim: u64) -> Error {
         limit: max_per_dim * max_per_dim,
     }
 }
+
+/// Hashes node ids (small sequential integers) with one multiplication, as FxHash does:
+/// SipHash was a visible part of realizing long chains.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Where a step's input lives during the realization.
 #[derive(Clone)]
@@ -162,7 +185,7 @@ impl Context {
 
         // 1. Collect pending nodes in post-order.
         let mut order: Vec<Arc<Node>> = Vec::new();
-        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut index: IdMap<usize> = IdMap::default();
         let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
         for t in targets {
             if !Arc::ptr_eq(&t.ctx.inner, &self.inner) {
@@ -177,7 +200,13 @@ impl Context {
             if index.contains_key(&node.id) {
                 continue;
             }
-            let inputs: Vec<Arc<Node>> = match &*lock(&node.state) {
+            if expanded {
+                index.insert(node.id, order.len());
+                order.push(node);
+                continue;
+            }
+            let state = lock(&node.state);
+            match &*state {
                 NodeState::Realized(_) => continue,
                 NodeState::Consumed => {
                     return Err(Error::invalid(
@@ -186,17 +215,11 @@ impl Context {
                     ))
                 }
                 NodeState::Pending { inputs, .. } => {
-                    inputs.iter().map(|t| t.node.clone()).collect()
-                }
-            };
-            if expanded {
-                index.insert(node.id, order.len());
-                order.push(node);
-            } else {
-                stack.push((node, true));
-                for inp in inputs.into_iter().rev() {
-                    if !index.contains_key(&inp.id) {
-                        stack.push((inp, false));
+                    stack.push((node.clone(), true));
+                    for t in inputs.iter().rev() {
+                        if !index.contains_key(&t.node.id) {
+                            stack.push((t.node.clone(), false));
+                        }
                     }
                 }
             }
@@ -206,15 +229,19 @@ impl Context {
             return Ok(());
         }
 
-        // 2. Count uses inside the pending graph; anything referenced beyond them is kept.
+        // 2. Lock every collected node until its result is published: steps borrow their
+        //    kernels and inputs from the locked states instead of cloning them. (Realizations
+        //    are serialized, and no other code locks two node states at once.)
+        let mut states: Vec<MutexGuard<'_, NodeState>> =
+            order.iter().map(|n| lock(&n.state)).collect();
+
+        // 3. Count uses inside the pending graph; anything referenced beyond them is kept.
         let mut uses = vec![0usize; order.len()];
-        let mut last_use: Vec<usize> = (0..order.len()).collect();
-        for (i, node) in order.iter().enumerate() {
-            if let NodeState::Pending { inputs, .. } = &*lock(&node.state) {
+        for state in &states {
+            if let NodeState::Pending { inputs, .. } = &**state {
                 for t in inputs {
                     if let Some(&j) = index.get(&t.node.id) {
                         uses[j] += 1;
-                        last_use[j] = i;
                     }
                 }
             }
@@ -230,13 +257,14 @@ impl Context {
             }
         }
 
-        let steps: Vec<Step> = order
+        let steps: Vec<Step<'_>> = order
             .iter()
-            .map(|node| match &*lock(&node.state) {
+            .zip(&states)
+            .map(|(node, state)| match &**state {
                 NodeState::Pending { kernel, inputs } => Ok(Step {
-                    node: node.clone(),
-                    kernel: kernel.clone(),
-                    inputs: inputs.clone(),
+                    node,
+                    kernel,
+                    inputs,
                 }),
                 _ => Err(Error::invalid(
                     "realize",
@@ -244,12 +272,11 @@ impl Context {
                 )),
             })
             .collect::<Result<_>>()?;
-        drop(order);
 
         let mut srcs: Vec<Vec<Src>> = Vec::with_capacity(steps.len());
         for step in &steps {
             let mut s = Vec::with_capacity(step.inputs.len());
-            for t in &step.inputs {
+            for t in step.inputs {
                 match index.get(&t.node.id) {
                     Some(&j) => s.push(Src::Step(j, t.out)),
                     None => s.push(Src::Storage(t.storage()?)),
@@ -544,8 +571,8 @@ impl Context {
         // 6. Publish results; recycle intermediates.
         let weak = Arc::downgrade(&self.inner);
         let mut kept_ids = std::collections::HashSet::new();
-        for (i, step) in steps.iter().enumerate() {
-            let mut state = lock(&step.node.state);
+        drop(steps);
+        for (i, state) in states.iter_mut().enumerate() {
             if keep[i] {
                 // Kept steps are never fused into a consumer, so each has its own unit.
                 let storages = assigned[unit_of[i]]
@@ -558,11 +585,12 @@ impl Context {
                         })
                     })
                     .collect();
-                *state = NodeState::Realized(storages);
+                **state = NodeState::Realized(storages);
             } else {
-                *state = NodeState::Consumed;
+                **state = NodeState::Consumed;
             }
         }
+        drop(states);
         drop(units);
         release(
             self,
