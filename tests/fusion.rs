@@ -36,7 +36,7 @@ fn random_chain(rng: &mut Rng, len: usize, inputs: usize) -> Vec<Op> {
     for k in 0..len {
         // Every fourth op squashes the accumulator so exp, square and pow stay finite.
         if k % 4 == 3 {
-            ops.push(Op::Unary(if rng.next_u64() % 2 == 0 {
+            ops.push(Op::Unary(if rng.next_u64().is_multiple_of(2) {
                 U::Tanh
             } else {
                 U::Sin
@@ -45,7 +45,7 @@ fn random_chain(rng: &mut Rng, len: usize, inputs: usize) -> Vec<Op> {
         }
         let r = rng.next_u64() % 16;
         let s = rng.uniform(-1.5, 1.5);
-        let first = rng.next_u64() % 2 == 0;
+        let first = rng.next_u64().is_multiple_of(2);
         let input = (rng.next_u64() % inputs as u64) as usize;
         ops.push(match r {
             0 => Op::Unary(U::Sigmoid),

@@ -101,6 +101,9 @@ fn leaf_key(src: &Src) -> LeafKey {
     }
 }
 
+/// Collapsed `(size, stride)` dims of a broadcast read, outermost first.
+type Dims = Vec<(u32, u32)>;
+
 /// How element `i` of the output maps to an element of an input: the same index, or through
 /// collapsed `(dim, stride)` pairs (outermost first). `None` when the input cannot be read
 /// elementwise against `out` at all.
@@ -330,7 +333,7 @@ pub(super) fn build(
     let mut keys: Vec<LeafKey> = Vec::new();
     let mut inputs: Vec<Src> = Vec::new();
     // (binding, dims, register) of every load so far.
-    let mut loads: Vec<(u32, Vec<(u32, u32)>, u32)> = Vec::new();
+    let mut loads: Vec<(u32, Dims, u32)> = Vec::new();
     let mut member_reg: Vec<u32> = Vec::with_capacity(members.len());
     let mut next: u32 = 0;
     let mut operands: Vec<u32> = Vec::with_capacity(3);

@@ -6,21 +6,24 @@
 //! 2. Decide what to keep: a node is kept (its buffer becomes its storage) if it is a target or
 //!    if a handle outside the pending graph still points at it; every other node is an
 //!    intermediate.
-//! 3. Plan buffers by liveness: each node's last use is the position of its last consumer.
+//! 3. Fuse (unless turned off): elementwise intermediates with a single consumer join that
+//!    consumer's group, and each group of two or more ops runs as one generated kernel (see
+//!    [`fusion`]). From here on the unit of work is a dispatch: a step's own kernel, or a group.
+//! 4. Plan buffers by liveness: each unit's last use is the position of its last consumer.
 //!    Walking the order, a node takes a buffer of its size class from the realization's free
 //!    list, else from the context's pool (which creates one only when it has none). After a
 //!    node is placed, the intermediates whose last use it was go to the free list, so a later
 //!    node can reuse them (never the node's own inputs, which it is still reading).
-//! 4. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
+//! 5. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
 //!    bound with a dynamic offset); every dispatch is recorded into one compute pass of one
 //!    command encoder, with cached pipelines and bind groups.
-//! 5. Submit once, inside a validation error scope. Kept nodes become realized and drop their
+//! 6. Submit once, inside a validation error scope. Kept nodes become realized and drop their
 //!    inputs; intermediates' buffers go back to the pool (queue order makes that safe).
 //!
 //! The work is split into several submissions only if the parameter blocks would pass the
 //! device's `max_buffer_size`.
 
-pub(crate) mod fusion;
+pub mod fusion;
 pub mod pool;
 
 pub use fusion::MAX_OPS as FUSION_MAX_OPS;
@@ -285,7 +288,7 @@ impl Context {
             srcs.push(s);
         }
 
-        // 3. Fuse elementwise chains: each unit is one dispatch, either a step's own kernel
+        // 4. Fuse elementwise chains: each unit is one dispatch, either a step's own kernel
         //    or a generated kernel computing a group of steps (see `fusion`).
         let fused_into = if self.fusion() {
             fusion::plan(&steps, &srcs, &keep, fusion::MAX_OPS)
@@ -347,7 +350,7 @@ impl Context {
         }
         let unit_keep: Vec<bool> = units.iter().map(|u| keep[u.step]).collect();
 
-        // 4. Plan buffers by liveness.
+        // 5. Plan buffers by liveness.
         // `assigned[u][k]` is the buffer of unit u's output k; `acquired` holds each buffer
         // taken from the pool once, so it can be returned once.
         let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(units.len());
@@ -404,7 +407,7 @@ impl Context {
             }
         };
 
-        // 5. Encode.
+        // 6. Encode and submit.
         let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(units.len());
         let mut pipelines = Vec::with_capacity(units.len());
         let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
@@ -568,7 +571,7 @@ impl Context {
             pool.stats.last_dispatches = active.len() as u64;
         }
 
-        // 6. Publish results; recycle intermediates.
+        // 7. Publish results; recycle intermediates.
         let weak = Arc::downgrade(&self.inner);
         let mut kept_ids = std::collections::HashSet::new();
         drop(steps);
