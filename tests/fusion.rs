@@ -542,3 +542,65 @@ fn fusion_can_be_turned_off_per_context() {
         assert_eq!(ctx.memory_stats().last_dispatches, want, "fusion {on}");
     }
 }
+
+#[test]
+fn activation_chains_and_their_gradients_fuse_and_match_the_reference() {
+    use kiln::reference::activation::{erf_all, gelu, leaky_relu};
+    let ctx = own_ctx(true);
+    let unfused = own_ctx(false);
+    let n = 301;
+    let mut rng = Rng::new(90);
+    let xv = rng.plain(n, -3.0, 3.0);
+    let yv = rng.plain(n, -1.0, 1.0);
+    let dyv = rng.plain(n, -1.0, 1.0);
+    let reference = |xs: &[Vec<f64>]| -> Vec<f64> {
+        let a: Vec<f64> = gelu(&xs[0], false).iter().map(|v| v * 0.8).collect();
+        let b: Vec<f64> = leaky_relu(&a, 0.1)
+            .iter()
+            .zip(&xs[1])
+            .map(|(u, v)| u + v)
+            .collect();
+        erf_all(&gelu(&b, true))
+    };
+    let mut got = Vec::new();
+    for c in [&ctx, &unfused] {
+        let x = Tensor::from_slice(c, &xv, &[n]).unwrap().with_grad();
+        let y = Tensor::from_slice(c, &yv, &[n]).unwrap().with_grad();
+        let dy = Tensor::from_slice(c, &dyv, &[n]).unwrap();
+        let out = x
+            .gelu(false)
+            .unwrap()
+            .mul_scalar(0.8)
+            .unwrap()
+            .leaky_relu(0.1)
+            .unwrap()
+            .add(&y)
+            .unwrap()
+            .gelu(true)
+            .unwrap()
+            .erf()
+            .unwrap();
+        let before = c.memory_stats();
+        let g = kiln::autograd::grad(&[&out], &[&dy], &[&x, &y]).unwrap();
+        let (gx, gy) = (g[0].clone().unwrap(), g[1].clone().unwrap());
+        c.realize(&[&out, &gx, &gy]).unwrap();
+        let fused = c.memory_stats().fused_kernels - before.fused_kernels;
+        assert_eq!(fused > 0, c.fusion(), "fused kernels: {fused}");
+        got.push([&out, &gx, &gy].map(|t| t.to_vec::<f32>().unwrap()));
+    }
+    let inputs = [f64s(&xv), f64s(&yv)];
+    let want = reference(&inputs);
+    let fd = fd_vjp(reference, &inputs, &f64s(&dyv), 1e-6);
+    assert_close("forward", &got[0][0], &want, 1e-6, 1e-5);
+    assert_close("dx", &got[0][1], &fd[0], 1e-4, 1e-3);
+    assert_close("dy", &got[0][2], &fd[1], 1e-4, 1e-3);
+    for k in 0..3 {
+        assert_close(
+            "fused vs unfused",
+            &got[0][k],
+            &f64s(&got[1][k]),
+            1e-6,
+            1e-5,
+        );
+    }
+}

@@ -53,15 +53,22 @@ pub(crate) enum Elementwise {
     },
     /// `g * ∂(a OP b)/∂a` (`which` 0) or `∂/∂b` (1) for inputs `(a, b, g)`, broadcasting.
     BinaryGrad { op: BinaryOp, which: u32 },
+    /// An activation of shaders/activation.wgsl (its op code), with leaky ReLU's slope.
+    Activation { code: u32, alpha: f32 },
+    /// `dy * f'(x)` of an activation, for inputs `(x, dy)`.
+    ActivationGrad { code: u32, alpha: f32 },
 }
 
 impl Elementwise {
     fn arity(self) -> usize {
         match self {
-            Elementwise::Unary(_) | Elementwise::Scalar { .. } => 1,
-            Elementwise::Binary(_) | Elementwise::UnaryGrad(_) | Elementwise::ScalarGrad { .. } => {
-                2
+            Elementwise::Unary(_) | Elementwise::Scalar { .. } | Elementwise::Activation { .. } => {
+                1
             }
+            Elementwise::Binary(_)
+            | Elementwise::UnaryGrad(_)
+            | Elementwise::ScalarGrad { .. }
+            | Elementwise::ActivationGrad { .. } => 2,
             Elementwise::BinaryGrad { .. } => 3,
         }
     }
@@ -71,6 +78,9 @@ impl Elementwise {
             Elementwise::Scalar { value, .. } | Elementwise::ScalarGrad { value, .. } => {
                 Some(value.to_bits())
             }
+            // Only leaky ReLU (code 0) reads its slope.
+            Elementwise::Activation { code: 0, alpha }
+            | Elementwise::ActivationGrad { code: 0, alpha } => Some(alpha.to_bits()),
             _ => None,
         }
     }
@@ -307,6 +317,8 @@ const UNARY_GRAD: u32 = 6; // op, x, dy
 const SCALAR_GRAD: u32 = 7; // op, x, dy, parameter word, scalar_first
 const BINARY_GRAD: u32 = 8; // op, which, a, b, g
 const STORE: u32 = 9; // value
+const ACTIVATION: u32 = 10; // code, a, parameter word (alpha; 0 when unused)
+const ACTIVATION_GRAD: u32 = 11; // code, x, dy, parameter word
 
 /// One group, ready to launch: its program (the pipeline key), its parameter words, and the
 /// inputs to bind, in binding order (as step-level sources).
@@ -419,6 +431,14 @@ pub(super) fn build(
             Some(Elementwise::BinaryGrad { op, which }) => {
                 program.extend([BINARY_GRAD, op.code(), which, o[0], o[1], o[2]])
             }
+            Some(e @ Elementwise::Activation { code, .. }) => {
+                let w = e.scalar().map_or(0, &mut scalar_word);
+                program.extend([ACTIVATION, code, o[0], w]);
+            }
+            Some(e @ Elementwise::ActivationGrad { code, .. }) => {
+                let w = e.scalar().map_or(0, &mut scalar_word);
+                program.extend([ACTIVATION_GRAD, code, o[0], o[1], w]);
+            }
             // `plan` only groups elementwise steps.
             None => program.extend([UNARY, u32::MAX, o.first().copied().unwrap_or(0)]),
         }
@@ -478,6 +498,7 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     let reads = program.first().copied().unwrap_or(0);
     let mut body = String::new();
     let mut grads = false;
+    let mut activations = false;
     let mut reg = 0u32;
     let mut at = 1usize;
     let w = |k: usize| program.get(k).copied().unwrap_or(0);
@@ -553,6 +574,27 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
                     v(at - 2)
                 )
             }
+            ACTIVATION => {
+                at += 4;
+                activations = true;
+                format!(
+                    "activation_op({}u, {}, bitcast<f32>({}))",
+                    w(at - 3),
+                    v(at - 2),
+                    word(w(at - 1))
+                )
+            }
+            ACTIVATION_GRAD => {
+                at += 5;
+                activations = true;
+                format!(
+                    "{} * activation_derivative({}u, {}, bitcast<f32>({}))",
+                    v(at - 2),
+                    w(at - 4),
+                    v(at - 3),
+                    word(w(at - 1))
+                )
+            }
             STORE => {
                 let _ = writeln!(body, "    y[i] = {};", v(at + 1));
                 at += 2;
@@ -567,6 +609,9 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     s.push_str(PRELUDE);
     if grads {
         s.push_str(GRADS);
+    }
+    if activations {
+        s.push_str(&activation_helpers());
     }
     for b in 0..reads {
         let _ = writeln!(
@@ -584,6 +629,29 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     s.push_str(&body);
     s.push_str("}\n");
     s
+}
+
+/// The math of shaders/activation.wgsl with the op code and the slope as arguments: its
+/// constants and functions, cut from the registered source so the two cannot drift apart.
+fn activation_helpers() -> String {
+    let src = crate::kernels::shader_source("activation").unwrap_or_default();
+    let cut = |from: &str, to: &str| -> &str {
+        let start = src.find(from).unwrap_or(src.len());
+        let end = src[start..].find(to).map_or(src.len(), |e| start + e);
+        &src[start..end]
+    };
+    let functions = cut("fn erf(", "@compute")
+        .replace(
+            "fn activation_op(v: f32) -> f32 {",
+            "fn activation_op(op: u32, v: f32, alpha: f32) -> f32 {",
+        )
+        .replace(
+            "fn activation_derivative(v: f32) -> f32 {",
+            "fn activation_derivative(op: u32, v: f32, alpha: f32) -> f32 {",
+        )
+        .replace("switch OP", "switch op")
+        .replace("p.alpha", "alpha");
+    format!("{}{functions}", cut("const LEAKY_RELU", "@group(0)"))
 }
 
 const PRELUDE: &str = r#"// A fused elementwise kernel generated by kiln's executor (src/executor/fusion.rs).
@@ -733,6 +801,10 @@ mod tests {
             ops.push(vec![UNARY, op.code(), u32::MAX]);
             ops.push(vec![UNARY_GRAD, op.code(), u32::MAX, 1]);
         }
+        for code in 0..4 {
+            ops.push(vec![ACTIVATION, code, u32::MAX, 6]);
+            ops.push(vec![ACTIVATION_GRAD, code, u32::MAX, 2, 5]);
+        }
         for op in BinaryOp::ALL {
             for flag in 0..2 {
                 ops.push(vec![BINARY, op.code(), u32::MAX, 1]);
@@ -770,6 +842,15 @@ mod tests {
             assert_eq!(ep.name, "fused");
             assert!(ep.workgroup_size.iter().product::<u32>() <= 256);
         }
+    }
+
+    #[test]
+    fn activation_helpers_take_the_op_and_slope_as_arguments() {
+        let h = activation_helpers();
+        assert!(h.contains("const GELU_TANH_C"));
+        assert!(h.contains("fn activation_op(op: u32, v: f32, alpha: f32) -> f32 {"));
+        assert!(h.contains("fn activation_derivative(op: u32, v: f32, alpha: f32) -> f32 {"));
+        assert!(!h.contains("p.alpha") && !h.contains("switch OP") && !h.contains("@group"));
     }
 
     #[test]
