@@ -594,13 +594,7 @@ fn activation_chains_and_their_gradients_fuse_and_match_the_reference() {
     assert_close("forward", &got[0][0], &want, 1e-6, 1e-5);
     assert_close("dx", &got[0][1], &fd[0], 1e-4, 1e-3);
     assert_close("dy", &got[0][2], &fd[1], 1e-4, 1e-3);
-    for k in 0..3 {
-        assert_close(
-            "fused vs unfused",
-            &got[0][k],
-            &f64s(&got[1][k]),
-            1e-6,
-            1e-5,
-        );
+    for (f, u) in got[0].iter().zip(&got[1]) {
+        assert_close("fused vs unfused", f, &f64s(u), 1e-6, 1e-5);
     }
 }
