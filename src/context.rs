@@ -111,6 +111,10 @@ pub(crate) struct ContextInner {
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     layouts: Mutex<HashMap<(usize, usize), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    /// Pipelines of generated (fused elementwise) kernels, keyed by their compact program.
+    fused: Mutex<HashMap<Vec<u32>, wgpu::ComputePipeline>>,
+    /// Whether realizations fuse chains of elementwise ops (`KILN_FUSION=0` turns it off).
+    pub fusion: AtomicBool,
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     poll_lock: Mutex<()>,
     pub realize_lock: Mutex<()>,
@@ -268,6 +272,8 @@ impl Context {
                 pipelines: Mutex::new(HashMap::new()),
                 layouts: Mutex::new(HashMap::new()),
                 bind_groups: Mutex::new(HashMap::new()),
+                fused: Mutex::new(HashMap::new()),
+                fusion: AtomicBool::new(fusion_from_env()),
                 poll_lock: Mutex::new(()),
                 realize_lock: Mutex::new(()),
                 uncaptured,
@@ -343,6 +349,18 @@ impl Context {
     /// first filled with NaN, so an element the kernel forgets to write shows up as NaN.
     pub fn set_poison_outputs(&self, on: bool) {
         self.inner.poison.store(on, Ordering::Relaxed);
+    }
+
+    /// Turns elementwise fusion on or off for later realizations (on by default unless the
+    /// environment says `KILN_FUSION=0`). Off runs every recorded op as its own kernel, which
+    /// is useful for comparisons.
+    pub fn set_fusion(&self, on: bool) {
+        self.inner.fusion.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether realizations fuse chains of elementwise ops into generated kernels.
+    pub fn fusion(&self) -> bool {
+        self.inner.fusion.load(Ordering::Relaxed)
     }
 
     /// Frees every pooled (unused) buffer, and the cached bind groups that refer to them.
@@ -617,6 +635,48 @@ impl Context {
         Ok(Some(c.path.clone()))
     }
 
+    /// The pipeline of a generated kernel with `reads` inputs and one output, keyed by its
+    /// compact program description; `source` writes its WGSL, called only on a cache miss.
+    pub(crate) fn fused_pipeline(
+        &self,
+        program: &[u32],
+        reads: usize,
+        source: impl FnOnce() -> String,
+    ) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = lock(&self.inner.fused).get(program) {
+            return Ok(p.clone());
+        }
+        let started = web_time::Instant::now();
+        let module = self.compile_shader("fused", &source())?;
+        let (_, layout) = self.layouts(reads, 1);
+        let (pipeline, err) = self.scoped(|| {
+            self.inner
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("kiln fused elementwise"),
+                    layout: Some(&layout),
+                    module: &module,
+                    entry_point: Some("fused"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[],
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: self.inner.pipeline_cache.as_ref().map(|c| &c.cache),
+                })
+        });
+        self.count_compile(started);
+        if let Some(message) = err {
+            return Err(Error::Shader {
+                shader: "fused",
+                entry: "fused",
+                message,
+            });
+        }
+        lock(&self.inner.pool).stats.pipelines_created += 1;
+        lock(&self.inner.fused).insert(program.to_vec(), pipeline.clone());
+        Ok(pipeline)
+    }
+
     /// The bind group binding `params` (dynamic offset) then `buffers` (reads, then writes),
     /// built once per distinct set of buffers and cached.
     pub(crate) fn bind_group(
@@ -757,6 +817,17 @@ fn create_pipeline_cache(device: &wgpu::Device, data: Option<&[u8]>) -> wgpu::Pi
             data,
             fallback: true,
         })
+    }
+}
+
+/// Fusion is on unless `KILN_FUSION` is `0`, `off`, `false` or `no`.
+fn fusion_from_env() -> bool {
+    match std::env::var("KILN_FUSION") {
+        Ok(v) => !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "off" | "false" | "no"
+        ),
+        Err(_) => true,
     }
 }
 

@@ -50,6 +50,8 @@ fn a_training_step_peaks_within_a_quarter_of_what_its_order_needs() {
 #[test]
 fn the_plan_reports_exact_liveness_of_a_small_chain() {
     let ctx = kiln::Context::new().unwrap();
+    // Unfused, so each op is a dispatch of its own (fused, a and b are one kernel: below).
+    ctx.set_fusion(false);
     let data: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
     let x = kiln::Tensor::from_slice(&ctx, &data, &[1000]).unwrap();
     // a = x + x (4,000 bytes, read by b), b = a * a (4,000, read by c), c = sum(b) (kept).
@@ -72,4 +74,19 @@ fn the_plan_reports_exact_liveness_of_a_small_chain() {
     let want: f64 = data.iter().map(|&v| (2.0 * f64::from(v)).powi(2)).sum();
     let got = f64::from(c.item::<f32>().unwrap());
     assert!((got - want).abs() <= 1e-3 * want.abs(), "{got} vs {want}");
+
+    // Fused, a never exists: b (one generated kernel) is the only intermediate.
+    ctx.set_fusion(true);
+    let b = x.add(&x).unwrap().mul(&x.add(&x).unwrap()).unwrap();
+    let c = b.sum_all().unwrap();
+    drop(b);
+    ctx.realize(&[&c]).unwrap();
+    let plan = ctx.last_plan();
+    assert_eq!(plan.live_intermediate_peak_bytes, 4000, "{plan:?}");
+    assert_eq!(plan.planned_bytes, 4096 + 256, "{plan:?}");
+    let got = f64::from(c.item::<f32>().unwrap());
+    assert!(
+        (got - want).abs() <= 1e-3 * want.abs(),
+        "fused: {got} vs {want}"
+    );
 }

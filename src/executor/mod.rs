@@ -6,26 +6,32 @@
 //! 2. Decide what to keep: a node is kept (its buffer becomes its storage) if it is a target or
 //!    if a handle outside the pending graph still points at it; every other node is an
 //!    intermediate.
-//! 3. Plan buffers by liveness: each node's last use is the position of its last consumer.
+//! 3. Fuse (unless turned off): elementwise intermediates with a single consumer join that
+//!    consumer's group, and each group of two or more ops runs as one generated kernel (see
+//!    [`fusion`]). From here on the unit of work is a dispatch: a step's own kernel, or a group.
+//! 4. Plan buffers by liveness: each unit's last use is the position of its last consumer.
 //!    Walking the order, a node takes a buffer from the realization's free list (an
 //!    intermediate the smallest one of its size class up to twice it, so a dead activation's
 //!    buffer can hold a smaller tensor; a kept output only its own class, so no waste outlives
 //!    the realization), else from the context's pool (which creates one only when it has none). After a
 //!    node is placed, the intermediates whose last use it was go to the free list, so a later
 //!    node can reuse them (never the node's own inputs, which it is still reading).
-//! 4. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
+//! 5. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
 //!    bound with a dynamic offset); every dispatch is recorded into one compute pass of one
 //!    command encoder, with cached pipelines and bind groups.
-//! 5. Submit once, inside a validation error scope. Kept nodes become realized and drop their
+//! 6. Submit once, inside a validation error scope. Kept nodes become realized and drop their
 //!    inputs; intermediates' buffers go back to the pool (queue order makes that safe).
 //!
 //! The work is split into several submissions only if the parameter blocks would pass the
 //! device's `max_buffer_size`.
 
+pub mod fusion;
 pub mod pool;
 
+pub use fusion::MAX_OPS as FUSION_MAX_OPS;
+
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use crate::context::{lock, Context};
 use crate::error::{Error, Result};
@@ -166,13 +172,56 @@ fn best_fit(free: &mut HashMap<u64, Vec<GpuBuffer>>, class: u64, most: u64) -> O
     free.get_mut(&size).and_then(Vec::pop)
 }
 
-struct Step {
-    node: Arc<Node>,
-    kernel: Arc<dyn Kernel>,
-    inputs: Vec<Tensor>,
+struct Step<'a> {
+    node: &'a Node,
+    kernel: &'a Arc<dyn Kernel>,
+    inputs: &'a [Tensor],
 }
 
+/// One dispatch of a realization: step `step`'s own kernel, or (`fused`) a generated kernel
+/// computing a group of elementwise steps whose root is `step`.
+struct Unit {
+    step: usize,
+    /// The buffers it reads, in binding order; `Src::Step` names a unit here.
+    srcs: Vec<Src>,
+    fused: Option<fusion::Fused>,
+}
+
+fn grid_error(op: &'static str, needed: u64, max_per_dim: u64) -> Error {
+    Error::LimitExceeded {
+        op,
+        what: "the dispatch grid".into(),
+        needed,
+        limit_name: "max_compute_workgroups_per_dimension (squared)",
+        limit: max_per_dim * max_per_dim,
+    }
+}
+
+/// Hashes node ids (small sequential integers) with one multiplication, as FxHash does:
+/// SipHash was a visible part of realizing long chains.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Where a step's input lives during the realization.
+#[derive(Clone)]
 enum Src {
     Storage(Arc<Storage>),
     /// Output `k` of step `j`.
@@ -197,7 +246,7 @@ impl Context {
 
         // 1. Collect pending nodes in post-order.
         let mut order: Vec<Arc<Node>> = Vec::new();
-        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut index: IdMap<usize> = IdMap::default();
         let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
         for t in targets {
             if !Arc::ptr_eq(&t.ctx.inner, &self.inner) {
@@ -212,7 +261,13 @@ impl Context {
             if index.contains_key(&node.id) {
                 continue;
             }
-            let inputs: Vec<Arc<Node>> = match &*lock(&node.state) {
+            if expanded {
+                index.insert(node.id, order.len());
+                order.push(node);
+                continue;
+            }
+            let state = lock(&node.state);
+            match &*state {
                 NodeState::Realized(_) => continue,
                 NodeState::Consumed => {
                     return Err(Error::invalid(
@@ -221,17 +276,11 @@ impl Context {
                     ))
                 }
                 NodeState::Pending { inputs, .. } => {
-                    inputs.iter().map(|t| t.node.clone()).collect()
-                }
-            };
-            if expanded {
-                index.insert(node.id, order.len());
-                order.push(node);
-            } else {
-                stack.push((node, true));
-                for inp in inputs.into_iter().rev() {
-                    if !index.contains_key(&inp.id) {
-                        stack.push((inp, false));
+                    stack.push((node.clone(), true));
+                    for t in inputs.iter().rev() {
+                        if !index.contains_key(&t.node.id) {
+                            stack.push((t.node.clone(), false));
+                        }
                     }
                 }
             }
@@ -241,15 +290,19 @@ impl Context {
             return Ok(());
         }
 
-        // 2. Count uses inside the pending graph; anything referenced beyond them is kept.
+        // 2. Lock every collected node until its result is published: steps borrow their
+        //    kernels and inputs from the locked states instead of cloning them. (Realizations
+        //    are serialized, and no other code locks two node states at once.)
+        let mut states: Vec<MutexGuard<'_, NodeState>> =
+            order.iter().map(|n| lock(&n.state)).collect();
+
+        // 3. Count uses inside the pending graph; anything referenced beyond them is kept.
         let mut uses = vec![0usize; order.len()];
-        let mut last_use: Vec<usize> = (0..order.len()).collect();
-        for (i, node) in order.iter().enumerate() {
-            if let NodeState::Pending { inputs, .. } = &*lock(&node.state) {
+        for state in &states {
+            if let NodeState::Pending { inputs, .. } = &**state {
                 for t in inputs {
                     if let Some(&j) = index.get(&t.node.id) {
                         uses[j] += 1;
-                        last_use[j] = i;
                     }
                 }
             }
@@ -265,13 +318,14 @@ impl Context {
             }
         }
 
-        let steps: Vec<Step> = order
+        let steps: Vec<Step<'_>> = order
             .iter()
-            .map(|node| match &*lock(&node.state) {
+            .zip(&states)
+            .map(|(node, state)| match &**state {
                 NodeState::Pending { kernel, inputs } => Ok(Step {
-                    node: node.clone(),
-                    kernel: kernel.clone(),
-                    inputs: inputs.clone(),
+                    node,
+                    kernel,
+                    inputs,
                 }),
                 _ => Err(Error::invalid(
                     "realize",
@@ -279,13 +333,11 @@ impl Context {
                 )),
             })
             .collect::<Result<_>>()?;
-        drop(order);
 
-        // 3. Plan buffers by liveness.
         let mut srcs: Vec<Vec<Src>> = Vec::with_capacity(steps.len());
         for step in &steps {
             let mut s = Vec::with_capacity(step.inputs.len());
-            for t in &step.inputs {
+            for t in step.inputs {
                 match index.get(&t.node.id) {
                     Some(&j) => s.push(Src::Step(j, t.out)),
                     None => s.push(Src::Storage(t.storage()?)),
@@ -293,23 +345,88 @@ impl Context {
             }
             srcs.push(s);
         }
-        // `assigned[i][k]` is the buffer of step i's output k; `acquired` holds each buffer
+
+        // 4. Fuse elementwise chains: each unit is one dispatch, either a step's own kernel
+        //    or a generated kernel computing a group of steps (see `fusion`).
+        let fused_into = if self.fusion() {
+            fusion::plan(&steps, &srcs, &keep, fusion::MAX_OPS)
+        } else {
+            vec![None; steps.len()]
+        };
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+        {
+            let mut root_of: Vec<usize> = (0..steps.len()).collect();
+            for j in (0..steps.len()).rev() {
+                if let Some(i) = fused_into[j] {
+                    root_of[j] = root_of[i];
+                }
+            }
+            for (j, into) in fused_into.iter().enumerate() {
+                if into.is_some() {
+                    members[root_of[j]].push(j);
+                }
+            }
+        }
+        let mut unit_of = vec![usize::MAX; steps.len()];
+        let mut units: Vec<Unit> = Vec::new();
+        for (i, into) in fused_into.iter().enumerate() {
+            if into.is_some() {
+                continue;
+            }
+            unit_of[i] = units.len();
+            let (inputs, fused) = if members[i].is_empty() {
+                (std::mem::take(&mut srcs[i]), None)
+            } else {
+                members[i].push(i);
+                let f = fusion::build(&steps, &srcs, &fused_into, &members[i]);
+                (f.inputs.clone(), Some(f))
+            };
+            // Every step a unit reads is a unit of its own (a fused step's only reader is
+            // inside its group).
+            let inputs = inputs
+                .into_iter()
+                .map(|s| match s {
+                    Src::Step(j, k) => Src::Step(unit_of[j], k),
+                    other => other,
+                })
+                .collect();
+            units.push(Unit {
+                step: i,
+                srcs: inputs,
+                fused,
+            });
+        }
+        drop(srcs);
+        drop(members);
+        let mut unit_last_use: Vec<usize> = (0..units.len()).collect();
+        for (u, unit) in units.iter().enumerate() {
+            for src in &unit.srcs {
+                if let Src::Step(j, _) = *src {
+                    unit_last_use[j] = u;
+                }
+            }
+        }
+        let unit_keep: Vec<bool> = units.iter().map(|u| keep[u.step]).collect();
+
+        // 5. Plan buffers by liveness.
+        // `assigned[u][k]` is the buffer of unit u's output k; `acquired` holds each buffer
         // taken from the pool once, so it can be returned once.
-        let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(steps.len());
+        let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(units.len());
         let mut acquired: Vec<GpuBuffer> = Vec::new();
         {
             let mut free: HashMap<u64, Vec<GpuBuffer>> = HashMap::new();
-            let mut recycled = vec![false; steps.len()];
+            let mut recycled = vec![false; units.len()];
             let mut pool = lock(&self.inner.pool);
-            for (i, step) in steps.iter().enumerate() {
-                let mut outs = Vec::with_capacity(step.node.outs.len());
-                for spec in &step.node.outs {
+            for (u, unit) in units.iter().enumerate() {
+                let node = &steps[unit.step].node;
+                let mut outs = Vec::with_capacity(node.outs.len());
+                for spec in &node.outs {
                     let bytes = spec.bytes().div_ceil(4).max(1) * 4;
                     let class = pool.class(bytes);
                     // A kept output outlives the realization: only its own class fits it, so no
                     // waste persists; an intermediate may take a free buffer up to twice its
                     // class, so a dead activation's buffer holds a smaller one.
-                    let most = if keep[i] { class } else { 2 * class };
+                    let most = if unit_keep[u] { class } else { 2 * class };
                     let buf = match best_fit(&mut free, class, most) {
                         Some(b) => b,
                         None => {
@@ -321,9 +438,9 @@ impl Context {
                     outs.push(buf);
                 }
                 assigned.push(outs);
-                for src in &srcs[i] {
+                for src in &unit.srcs {
                     if let Src::Step(j, _) = *src {
-                        if !keep[j] && last_use[j] == i && !recycled[j] {
+                        if !unit_keep[j] && unit_last_use[j] == u && !recycled[j] {
                             recycled[j] = true;
                             for b in &assigned[j] {
                                 free.entry(b.size).or_default().push(b.clone());
@@ -334,9 +451,10 @@ impl Context {
             }
         }
         {
-            let bytes: Vec<u64> = steps
+            // Over units: the outputs of fused-away steps never exist.
+            let bytes: Vec<u64> = units
                 .iter()
-                .map(|s| s.node.outs.iter().map(|o| o.bytes()).sum())
+                .map(|u| steps[u.step].node.outs.iter().map(|o| o.bytes()).sum())
                 .collect();
             let mut seen = std::collections::HashSet::new();
             let input_bytes = steps
@@ -347,19 +465,19 @@ impl Context {
                 .sum();
             *lock(&self.inner.last_plan) = PlanStats {
                 steps: steps.len(),
-                live_intermediate_peak_bytes: live_peak(&bytes, &keep, &last_use, false),
-                live_peak_with_kept_bytes: live_peak(&bytes, &keep, &last_use, true),
-                kept_bytes: (0..steps.len())
-                    .filter(|&i| keep[i])
-                    .map(|i| bytes[i])
+                live_intermediate_peak_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, false),
+                live_peak_with_kept_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, true),
+                kept_bytes: (0..units.len())
+                    .filter(|&u| unit_keep[u])
+                    .map(|u| bytes[u])
                     .sum(),
                 input_bytes,
                 planned_bytes: acquired.iter().map(|b| b.size).sum(),
             };
         }
         if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
-            for (step, bufs) in steps.iter().zip(&assigned) {
-                for (spec, buf) in step.node.outs.iter().zip(bufs) {
+            for (unit, bufs) in units.iter().zip(&assigned) {
+                for (spec, buf) in steps[unit.step].node.outs.iter().zip(bufs) {
                     let words = spec.bytes().div_ceil(4) as usize;
                     if words > 0 {
                         let nan = vec![f32::NAN; words];
@@ -376,41 +494,72 @@ impl Context {
             }
         };
 
-        // 4. Encode.
-        let mut launches = Vec::with_capacity(steps.len());
-        let mut pipelines = Vec::with_capacity(steps.len());
+        // 6. Encode and submit.
+        let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(units.len());
+        let mut pipelines = Vec::with_capacity(units.len());
         let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
-        for step in &steps {
-            let shapes: Vec<&[usize]> = step.inputs.iter().map(|t| t.shape.as_slice()).collect();
-            let launch = step.kernel.launch(&shapes, &step.node.outs[0].shape);
-            let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
-                Err(Error::invalid(
-                    step.kernel.name(),
-                    "parameter block over 256 bytes",
-                ))
-            } else if launch.key.reads != step.inputs.len()
-                || launch.key.writes != step.node.outs.len()
-            {
-                Err(Error::invalid(
-                    step.kernel.name(),
-                    format!(
-                        "kernel binds {} inputs and {} outputs, the op has {} and {}",
-                        launch.key.reads,
-                        launch.key.writes,
-                        step.inputs.len(),
-                        step.node.outs.len()
-                    ),
-                ))
-            } else if launch.workgroups > max_per_dim * max_per_dim {
-                Err(Error::LimitExceeded {
-                    op: step.kernel.name(),
-                    what: "the dispatch grid".into(),
-                    needed: launch.workgroups,
-                    limit_name: "max_compute_workgroups_per_dimension (squared)",
-                    limit: max_per_dim * max_per_dim,
-                })
-            } else {
-                self.pipeline(&launch.key)
+        let (mut fused_kernels, mut fused_ops) = (0u64, 0u64);
+        for unit in &mut units {
+            let step = &steps[unit.step];
+            let (checked, launch) = match unit.fused.take() {
+                Some(f) => {
+                    let workgroups = crate::kernels::groups(f.numel, 256);
+                    let checked = if workgroups > max_per_dim * max_per_dim {
+                        Err(grid_error(step.kernel.name(), workgroups, max_per_dim))
+                    } else if f.inputs.len() > fusion::MAX_READS
+                        || f.params.len() > fusion::MAX_WORDS
+                    {
+                        // `fusion::plan` splits groups before this; a failure here is a bug.
+                        Err(Error::invalid(
+                            step.kernel.name(),
+                            format!(
+                                "fused kernel over limits: {} inputs, {} parameter words",
+                                f.inputs.len(),
+                                f.params.len()
+                            ),
+                        ))
+                    } else {
+                        self.fused_pipeline(&f.program, f.inputs.len(), || fusion::wgsl(&f.program))
+                    };
+                    if workgroups > 0 {
+                        fused_kernels += 1;
+                        fused_ops += f.ops as u64;
+                    }
+                    (checked, (f.params, workgroups))
+                }
+                None => {
+                    let shapes: Vec<&[usize]> =
+                        step.inputs.iter().map(|t| t.shape.as_slice()).collect();
+                    let launch = step.kernel.launch(&shapes, &step.node.outs[0].shape);
+                    let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
+                        Err(Error::invalid(
+                            step.kernel.name(),
+                            "parameter block over 256 bytes",
+                        ))
+                    } else if launch.key.reads != step.inputs.len()
+                        || launch.key.writes != step.node.outs.len()
+                    {
+                        Err(Error::invalid(
+                            step.kernel.name(),
+                            format!(
+                                "kernel binds {} inputs and {} outputs, the op has {} and {}",
+                                launch.key.reads,
+                                launch.key.writes,
+                                step.inputs.len(),
+                                step.node.outs.len()
+                            ),
+                        ))
+                    } else if launch.workgroups > max_per_dim * max_per_dim {
+                        Err(grid_error(
+                            step.kernel.name(),
+                            launch.workgroups,
+                            max_per_dim,
+                        ))
+                    } else {
+                        self.pipeline(&launch.key)
+                    };
+                    (checked, (launch.params, launch.workgroups))
+                }
             };
             match checked {
                 Ok(p) => pipelines.push(p),
@@ -423,9 +572,7 @@ impl Context {
         }
         let align = u64::from(self.inner.limits.min_uniform_buffer_offset_alignment);
         let stride = PARAMS_BYTES.div_ceil(align) * align;
-        let active: Vec<usize> = (0..steps.len())
-            .filter(|&i| launches[i].workgroups > 0)
-            .collect();
+        let active: Vec<usize> = (0..units.len()).filter(|&i| launches[i].1 > 0).collect();
         let per_submit = (self.inner.limits.max_buffer_size / stride).max(1) as usize;
         let chunks: Vec<&[usize]> = if active.is_empty() {
             vec![&[][..]]
@@ -439,7 +586,7 @@ impl Context {
                 let mut arena = vec![0u8; (chunk.len().max(1) as u64 * stride) as usize];
                 for (k, &i) in chunk.iter().enumerate() {
                     let at = k * stride as usize;
-                    let words = bytemuck::cast_slice::<u32, u8>(&launches[i].params);
+                    let words = bytemuck::cast_slice::<u32, u8>(&launches[i].0);
                     arena[at..at + words.len()].copy_from_slice(words);
                 }
                 let params = self.acquire(BufKind::Uniform, arena.len() as u64);
@@ -461,8 +608,8 @@ impl Context {
                     });
                     for (k, &i) in chunk.iter().enumerate() {
                         let mut bound: Vec<&GpuBuffer> =
-                            Vec::with_capacity(srcs[i].len() + assigned[i].len());
-                        for src in &srcs[i] {
+                            Vec::with_capacity(units[i].srcs.len() + assigned[i].len());
+                        for src in &units[i].srcs {
                             bound.push(match src {
                                 Src::Storage(s) => &s.buf,
                                 Src::Step(j, k) => &assigned[*j][*k],
@@ -470,7 +617,7 @@ impl Context {
                         }
                         bound.extend(assigned[i].iter());
                         let bg = self.bind_group(
-                            srcs[i].len(),
+                            units[i].srcs.len(),
                             assigned[i].len(),
                             &params,
                             PARAMS_BYTES,
@@ -478,7 +625,7 @@ impl Context {
                         );
                         pass.set_pipeline(&pipelines[i]);
                         pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
-                        let wg = launches[i].workgroups;
+                        let wg = launches[i].1;
                         let y = wg.div_ceil(max_per_dim);
                         let x = wg.div_ceil(y);
                         pass.dispatch_workgroups(x as u32, y as u32, 1);
@@ -506,15 +653,19 @@ impl Context {
             pool.stats.realizations += 1;
             pool.stats.submissions += n_chunks as u64;
             pool.stats.dispatches += active.len() as u64;
+            pool.stats.fused_kernels += fused_kernels;
+            pool.stats.fused_ops += fused_ops;
+            pool.stats.last_dispatches = active.len() as u64;
         }
 
-        // 5. Publish results; recycle intermediates.
+        // 7. Publish results; recycle intermediates.
         let weak = Arc::downgrade(&self.inner);
         let mut kept_ids = std::collections::HashSet::new();
-        for (i, step) in steps.iter().enumerate() {
-            let mut state = lock(&step.node.state);
+        drop(steps);
+        for (i, state) in states.iter_mut().enumerate() {
             if keep[i] {
-                let storages = assigned[i]
+                // Kept steps are never fused into a consumer, so each has its own unit.
+                let storages = assigned[unit_of[i]]
                     .iter()
                     .map(|b| {
                         kept_ids.insert(b.id);
@@ -524,12 +675,13 @@ impl Context {
                         })
                     })
                     .collect();
-                *state = NodeState::Realized(storages);
+                **state = NodeState::Realized(storages);
             } else {
-                *state = NodeState::Consumed;
+                **state = NodeState::Consumed;
             }
         }
-        drop(srcs);
+        drop(states);
+        drop(units);
         release(
             self,
             acquired

@@ -72,6 +72,12 @@ pub struct MemoryStats {
     pub submissions: u64,
     /// Kernel dispatches encoded.
     pub dispatches: u64,
+    /// Dispatches of the last realization.
+    pub last_dispatches: u64,
+    /// Dispatches of generated (fused elementwise) kernels, a part of `dispatches`.
+    pub fused_kernels: u64,
+    /// Recorded ops computed inside fused kernels.
+    pub fused_ops: u64,
 }
 
 pub(crate) struct BufferPool {

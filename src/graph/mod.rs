@@ -29,6 +29,12 @@ pub(crate) trait Kernel: Send + Sync + fmt::Debug {
     /// The dispatch for these shapes. `inputs` are the input tensors' shapes in order; `out` is
     /// the first output's shape (kernels with more outputs know the others from their fields).
     fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch;
+    /// The elementwise op this kernel computes, if it is one the executor may fuse with its
+    /// neighbours into one generated kernel (see `executor::fusion`). A kernel that answers
+    /// `Some` must compute exactly that op on f32 inputs and write one f32 output.
+    fn elementwise(&self) -> Option<crate::executor::fusion::Elementwise> {
+        None
+    }
 }
 
 /// GPU memory owned by a realized node. Returns its buffer to the pool when dropped.

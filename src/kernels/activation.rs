@@ -4,6 +4,7 @@
 
 use crate::autograd::{record1, Backward};
 use crate::error::Result;
+use crate::executor::fusion::Elementwise;
 use crate::graph::{Kernel, Launch};
 use crate::kernels::{groups, launch};
 use crate::shape::numel;
@@ -72,6 +73,13 @@ impl Kernel for Activation {
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         self.0.launch("activation", 1, out)
     }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::Activation {
+            code: self.0.code(),
+            alpha: self.0.alpha(),
+        })
+    }
 }
 
 /// dx = dy·f'(x), elementwise (`activation_backward`).
@@ -85,6 +93,13 @@ impl Kernel for ActivationGrad {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         self.0.launch("activation_backward", 2, out)
+    }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::ActivationGrad {
+            code: self.0.code(),
+            alpha: self.0.alpha(),
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::Result;
+use crate::executor::fusion::Elementwise;
 use crate::graph::{Kernel, Launch};
 use crate::kernels::{groups, launch, put8};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
@@ -83,6 +84,10 @@ impl Kernel for Binary {
             groups(n, 256),
         )
     }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::Binary(self.0))
+    }
 }
 
 /// The partial derivative of `a OP b` with respect to one operand, times the upstream
@@ -104,6 +109,13 @@ impl Kernel for BinaryGrad {
         l.key.reads = 3;
         l.key.constants.push(("WHICH", self.which));
         l
+    }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::BinaryGrad {
+            op: self.op,
+            which: self.which,
+        })
     }
 }
 

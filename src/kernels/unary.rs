@@ -2,6 +2,7 @@
 
 use crate::autograd::{record1, Backward};
 use crate::error::Result;
+use crate::executor::fusion::Elementwise;
 use crate::graph::{Kernel, Launch};
 use crate::kernels::binary::BinaryOp;
 use crate::kernels::{groups, launch};
@@ -96,6 +97,10 @@ impl Kernel for Unary {
             groups(n, 256),
         )
     }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::Unary(self.0))
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -126,6 +131,14 @@ impl Kernel for Scalar {
             groups(n, 256),
         )
     }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::Scalar {
+            op: self.op,
+            value: self.value,
+            scalar_first: self.scalar_first,
+        })
+    }
 }
 
 /// dx = dy * f'(x), one kernel (`unary_backward`).
@@ -147,6 +160,10 @@ impl Kernel for UnaryGrad {
             vec![n as u32, 0, 0, 0],
             groups(n, 256),
         )
+    }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::UnaryGrad(self.0))
     }
 }
 
@@ -193,6 +210,14 @@ impl Kernel for ScalarGrad {
         l.key.entry = "scalar_backward";
         l.key.reads = 2;
         l
+    }
+
+    fn elementwise(&self) -> Option<Elementwise> {
+        Some(Elementwise::ScalarGrad {
+            op: self.0.op,
+            value: self.0.value,
+            scalar_first: self.0.scalar_first,
+        })
     }
 }
 
