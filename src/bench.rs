@@ -102,10 +102,9 @@ impl MemoryReport {
         self.peak_bytes as f64 / self.bound_bytes().max(1) as f64
     }
 
-    /// What the step's realized order needs with functional updates (new parameters and state
-    /// are written beside the old ones, which stay allocated until the step's realization
-    /// ends): its inputs (old parameters and state, the batch) + the exact live-set peak with
-    /// kept outputs counted. The planner's own overhead is `peak_bytes` over this.
+    /// What the step's realized order needs: its inputs (parameters and state, the batch) +
+    /// the exact live-set peak with kept outputs counted (updates that run in place keep
+    /// nothing new). The planner's own overhead is `peak_bytes` over this.
     pub fn plan_bound_bytes(&self) -> u64 {
         self.plan.input_bytes + self.plan.live_peak_with_kept_bytes
     }
@@ -763,8 +762,13 @@ pub fn train_step_memory(ctx: &Context, batch: usize) -> Result<MemoryReport> {
         model.realize_step(&[&loss])?;
         ctx.synchronize()
     };
-    // Two warm steps: the first creates the optimizer state and fills the pool.
+    // Two warm steps: the first creates the optimizer state (its update cannot run in place:
+    // the state starts as pending zeros) and fills the pool. Then the pool is emptied and one
+    // more step fills it with what a steady step uses, so the measured peak is a step's own,
+    // not buffers cached from the different first step.
     step(&mut model)?;
+    step(&mut model)?;
+    ctx.trim_pool();
     step(&mut model)?;
     ctx.reset_peak_memory();
     step(&mut model)?;

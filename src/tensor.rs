@@ -69,10 +69,7 @@ impl Tensor {
                 ctx.queue().write_buffer(&buf.buffer, 0, &v);
             }
         }
-        let storage = Storage {
-            buf,
-            ctx: Arc::downgrade(&ctx.inner),
-        };
+        let storage = Storage::new(buf, Arc::downgrade(&ctx.inner));
         let spec = OutSpec {
             shape: shape.to_vec(),
             dtype: T::DTYPE,

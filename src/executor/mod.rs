@@ -228,6 +228,98 @@ enum Src {
     Step(usize, usize),
 }
 
+/// An input buffer that a unit's output takes over (an in-place update).
+struct Donation {
+    /// Index of the donating input among the unit's inputs (= its step's inputs).
+    input: usize,
+    /// The output written over it.
+    output: usize,
+    storage: Arc<Storage>,
+}
+
+/// Which units compute in place. A unit gets all of its kernel's [`Kernel::donations`] or none,
+/// and a donated input must be a realized buffer of the same size that:
+/// - no handle outside this realization can reach (every handle to its node is an input of a
+///   step here), so no one can observe its old value afterwards;
+/// - no later unit reads, and the unit itself reads once (fusion moves a group to its root's
+///   position, so this is decided over units, not steps).
+///
+/// Only kept outputs take donations (an intermediate's buffer would go back to the pool).
+fn donations(
+    steps: &[Step<'_>],
+    units: &[Unit],
+    unit_keep: &[bool],
+    index: &IdMap<usize>,
+) -> Vec<Vec<Donation>> {
+    let mut out: Vec<Vec<Donation>> = units.iter().map(|_| Vec::new()).collect();
+    if !units
+        .iter()
+        .any(|u| u.fused.is_none() && !steps[u.step].kernel.donations().is_empty())
+    {
+        return out;
+    }
+    let mut handles: IdMap<usize> = IdMap::default();
+    for step in steps {
+        for t in step.inputs {
+            if !index.contains_key(&t.node.id) {
+                *handles.entry(t.node.id).or_default() += 1;
+            }
+        }
+    }
+    let mut last_read: HashMap<u64, usize> = HashMap::new();
+    for (u, unit) in units.iter().enumerate() {
+        for src in &unit.srcs {
+            if let Src::Storage(s) = src {
+                last_read.insert(s.buf.id, u);
+            }
+        }
+    }
+    for (u, unit) in units.iter().enumerate() {
+        let step = &steps[unit.step];
+        let pairs = step.kernel.donations();
+        if pairs.is_empty() || unit.fused.is_some() || !unit_keep[u] {
+            continue;
+        }
+        let mut plan = Vec::with_capacity(pairs.len());
+        for &(input, output) in pairs {
+            let (Some(t), Some(Src::Storage(s)), Some(spec)) = (
+                step.inputs.get(input),
+                unit.srcs.get(input),
+                step.node.outs.get(output),
+            ) else {
+                break;
+            };
+            let same_size = t
+                .node
+                .outs
+                .get(t.out)
+                .is_some_and(|o| o.bytes() == spec.bytes() && o.dtype == spec.dtype);
+            let reads_here = unit
+                .srcs
+                .iter()
+                .filter(|x| matches!(x, Src::Storage(o) if o.buf.id == s.buf.id))
+                .count();
+            let unobservable = handles.get(&t.node.id) == Some(&Arc::strong_count(&t.node));
+            if !(same_size
+                && reads_here == 1
+                && last_read.get(&s.buf.id) == Some(&u)
+                && unobservable)
+            {
+                break;
+            }
+            plan.push(Donation {
+                input,
+                output,
+                storage: s.clone(),
+            });
+        }
+        if plan.len() == pairs.len() {
+            out[u] = plan;
+        }
+    }
+    out
+}
+
 impl Context {
     /// Computes every pending node the targets depend on, in one submission. Returns once the
     /// work is submitted, without waiting for the GPU.
@@ -248,7 +340,10 @@ impl Context {
         let mut order: Vec<Arc<Node>> = Vec::new();
         let mut index: IdMap<usize> = IdMap::default();
         let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
-        for t in targets {
+        // Pushed in reverse, so the first target's work is ordered first: callers can put what
+        // should run early first (a training step lists the parameters from the first layer,
+        // so the whole backward pass runs before the updates that overwrite the weights).
+        for t in targets.iter().rev() {
             if !Arc::ptr_eq(&t.ctx.inner, &self.inner) {
                 return Err(Error::invalid(
                     "realize",
@@ -407,6 +502,7 @@ impl Context {
             }
         }
         let unit_keep: Vec<bool> = units.iter().map(|u| keep[u.step]).collect();
+        let donated = donations(&steps, &units, &unit_keep, &index);
 
         // 5. Plan buffers by liveness.
         // `assigned[u][k]` is the buffer of unit u's output k; `acquired` holds each buffer
@@ -420,7 +516,11 @@ impl Context {
             for (u, unit) in units.iter().enumerate() {
                 let node = &steps[unit.step].node;
                 let mut outs = Vec::with_capacity(node.outs.len());
-                for spec in &node.outs {
+                for (k, spec) in node.outs.iter().enumerate() {
+                    if let Some(d) = donated[u].iter().find(|d| d.output == k) {
+                        outs.push(d.storage.buf.clone());
+                        continue;
+                    }
                     let bytes = spec.bytes().div_ceil(4).max(1) * 4;
                     let class = pool.class(bytes);
                     // A kept output outlives the realization: only its own class fits it, so no
@@ -454,7 +554,13 @@ impl Context {
             // Over units: the outputs of fused-away steps never exist.
             let bytes: Vec<u64> = units
                 .iter()
-                .map(|u| steps[u.step].node.outs.iter().map(|o| o.bytes()).sum())
+                .zip(&donated)
+                .map(|(u, d)| {
+                    let outs = &steps[u.step].node.outs;
+                    let all: u64 = outs.iter().map(|o| o.bytes()).sum();
+                    // Outputs written over donated inputs take no new memory.
+                    all - d.iter().map(|d| outs[d.output].bytes()).sum::<u64>()
+                })
                 .collect();
             let mut seen = std::collections::HashSet::new();
             let input_bytes = steps
@@ -476,8 +582,11 @@ impl Context {
             };
         }
         if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
-            for (unit, bufs) in units.iter().zip(&assigned) {
-                for (spec, buf) in steps[unit.step].node.outs.iter().zip(bufs) {
+            for ((unit, bufs), d) in units.iter().zip(&assigned).zip(&donated) {
+                for (k, (spec, buf)) in steps[unit.step].node.outs.iter().zip(bufs).enumerate() {
+                    if d.iter().any(|d| d.output == k) {
+                        continue; // holds the donated input's values, which the kernel reads
+                    }
                     let words = spec.bytes().div_ceil(4) as usize;
                     if words > 0 {
                         let nan = vec![f32::NAN; words];
@@ -499,7 +608,7 @@ impl Context {
         let mut pipelines = Vec::with_capacity(units.len());
         let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
         let (mut fused_kernels, mut fused_ops) = (0u64, 0u64);
-        for unit in &mut units {
+        for (unit, d) in units.iter_mut().zip(&donated) {
             let step = &steps[unit.step];
             let (checked, launch) = match unit.fused.take() {
                 Some(f) => {
@@ -530,14 +639,26 @@ impl Context {
                 None => {
                     let shapes: Vec<&[usize]> =
                         step.inputs.iter().map(|t| t.shape.as_slice()).collect();
-                    let launch = step.kernel.launch(&shapes, &step.node.outs[0].shape);
+                    let out = &step.node.outs[0].shape;
+                    let launch = if d.is_empty() {
+                        Some(step.kernel.launch(&shapes, out))
+                    } else {
+                        step.kernel.launch_in_place(&shapes, out)
+                    };
+                    let Some(launch) = launch else {
+                        release(self, acquired);
+                        return Err(Error::invalid(
+                            step.kernel.name(),
+                            "kernel offers donations but no in-place launch",
+                        ));
+                    };
+                    let reads = step.inputs.len() - d.len();
                     let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
                         Err(Error::invalid(
                             step.kernel.name(),
                             "parameter block over 256 bytes",
                         ))
-                    } else if launch.key.reads != step.inputs.len()
-                        || launch.key.writes != step.node.outs.len()
+                    } else if launch.key.reads != reads || launch.key.writes != step.node.outs.len()
                     {
                         Err(Error::invalid(
                             step.kernel.name(),
@@ -545,7 +666,7 @@ impl Context {
                                 "kernel binds {} inputs and {} outputs, the op has {} and {}",
                                 launch.key.reads,
                                 launch.key.writes,
-                                step.inputs.len(),
+                                reads,
                                 step.node.outs.len()
                             ),
                         ))
@@ -609,15 +730,19 @@ impl Context {
                     for (k, &i) in chunk.iter().enumerate() {
                         let mut bound: Vec<&GpuBuffer> =
                             Vec::with_capacity(units[i].srcs.len() + assigned[i].len());
-                        for src in &units[i].srcs {
+                        for (j, src) in units[i].srcs.iter().enumerate() {
+                            if donated[i].iter().any(|d| d.input == j) {
+                                continue; // read through its output binding
+                            }
                             bound.push(match src {
                                 Src::Storage(s) => &s.buf,
                                 Src::Step(j, k) => &assigned[*j][*k],
                             });
                         }
+                        let reads = bound.len();
                         bound.extend(assigned[i].iter());
                         let bg = self.bind_group(
-                            units[i].srcs.len(),
+                            reads,
                             assigned[i].len(),
                             &params,
                             PARAMS_BYTES,
@@ -669,12 +794,16 @@ impl Context {
                     .iter()
                     .map(|b| {
                         kept_ids.insert(b.id);
-                        Arc::new(Storage {
-                            buf: b.clone(),
-                            ctx: weak.clone(),
-                        })
+                        Arc::new(Storage::new(b.clone(), weak.clone()))
                     })
                     .collect();
+                // The donors' buffers now belong to this node: their storages must not return
+                // them to the pool when the (unobservable) old nodes drop.
+                for d in &donated[unit_of[i]] {
+                    d.storage
+                        .donated
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
                 **state = NodeState::Realized(storages);
             } else {
                 **state = NodeState::Consumed;

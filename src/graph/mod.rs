@@ -35,16 +35,44 @@ pub(crate) trait Kernel: Send + Sync + fmt::Debug {
     fn elementwise(&self) -> Option<crate::executor::fusion::Elementwise> {
         None
     }
+    /// `(input, output)` pairs this kernel can compute in place: output `output` written over
+    /// input `input`'s buffer, each element read before it is written by the same invocation
+    /// (optimizer updates). The executor donates all of them or none, and only when nothing
+    /// else can observe the inputs' old values (see `executor`).
+    fn donations(&self) -> &'static [(usize, usize)] {
+        &[]
+    }
+    /// The dispatch when every pair of [`Kernel::donations`] is donated: the donated inputs are
+    /// not bound (the reads are the other inputs, in order), and the outputs, bound
+    /// read_write, hold the donated inputs' values when the kernel starts.
+    fn launch_in_place(&self, _inputs: &[&[usize]], _out: &[usize]) -> Option<Launch> {
+        None
+    }
 }
 
-/// GPU memory owned by a realized node. Returns its buffer to the pool when dropped.
+/// GPU memory owned by a realized node. Returns its buffer to the pool when dropped, unless it
+/// was donated to a later node (an in-place update), which owns the buffer from then on.
 pub(crate) struct Storage {
     pub buf: GpuBuffer,
     pub ctx: Weak<ContextInner>,
+    pub donated: std::sync::atomic::AtomicBool,
+}
+
+impl Storage {
+    pub fn new(buf: GpuBuffer, ctx: Weak<ContextInner>) -> Storage {
+        Storage {
+            buf,
+            ctx,
+            donated: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 impl Drop for Storage {
     fn drop(&mut self) {
+        if self.donated.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         if let Some(inner) = self.ctx.upgrade() {
             crate::context::lock(&inner.pool).release(self.buf.clone());
         }

@@ -2,11 +2,10 @@
 //! reads a parameter, its gradient and the optimizer state, and writes the updated parameter
 //! and state.
 //!
-//! # Updates are functional
+//! # Updates are recorded functionally and run in place
 //!
-//! The executor never lets an op write into one of its own inputs, so an update cannot happen
-//! in place. Each function instead records a multi-output op and returns the new parameter
-//! and the new state; "in place" means the caller replaces its handles with them:
+//! Each function records a multi-output op and returns the new parameter and the new state;
+//! the caller replaces its handles with them:
 //!
 //! ```no_run
 //! # use kiln::{Tensor, kernels::optim::{adam, AdamConfig}};
@@ -21,7 +20,11 @@
 //! # Ok::<(), kiln::Error>(())
 //! ```
 //!
-//! The old buffers return to the pool once their last handle is dropped. The updates are not
+//! When the realization runs, the PyTorch-style updates ([`adam`], [`sgd`], [`sgd_momentum`])
+//! write the new values over the old parameter and state buffers if nothing else can observe
+//! the old values (the caller dropped its handles, as above, and no op still to run reads
+//! them); otherwise they write new buffers and the old ones return to the pool once their last
+//! handle is dropped. The result is the same either way. The updates are not
 //! differentiable and record nothing for autograd: the new parameter is a plain tensor (call
 //! [`Tensor::with_grad`] on it to make it a leaf for the next step). All scalars (learning
 //! rate, step, bias corrections) travel in the kernel's parameters, so one pipeline serves
@@ -79,14 +82,13 @@ struct Update {
     constants: Vec<(&'static str, u32)>,
     /// k0..k8 of the shader's `Params`, already rounded to f32.
     k: [f32; 9],
+    /// The entry that updates the parameter and state where they lie, and its (input,
+    /// output) pairs: the executor uses it when no one else can see the old values.
+    in_place: Option<(&'static str, &'static [(usize, usize)])>,
 }
 
-impl Kernel for Update {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+impl Update {
+    fn launch_entry(&self, entry: &'static str, reads: usize, out: &[usize]) -> Launch {
         let n = numel(out);
         let mut w = vec![0u32; 12];
         w[0] = n as u32;
@@ -95,13 +97,32 @@ impl Kernel for Update {
         }
         launch_multi(
             "optim",
-            self.entry,
+            entry,
             self.constants.clone(),
-            self.reads,
+            reads,
             self.writes,
             w,
             groups(n, 256),
         )
+    }
+}
+
+impl Kernel for Update {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+        self.launch_entry(self.entry, self.reads, out)
+    }
+
+    fn donations(&self) -> &'static [(usize, usize)] {
+        self.in_place.map_or(&[], |(_, pairs)| pairs)
+    }
+
+    fn launch_in_place(&self, _inputs: &[&[usize]], out: &[usize]) -> Option<Launch> {
+        let (entry, pairs) = self.in_place?;
+        Some(self.launch_entry(entry, self.reads - pairs.len(), out))
     }
 }
 
@@ -189,6 +210,7 @@ pub fn adam_onnx(
             (1.0 - f64::from(norm_coefficient_post)) as f32,
             0.0,
         ],
+        in_place: None,
     };
     let outs = run(update, vec![x.clone(), g.clone(), v.clone(), h.clone()])?;
     three(outs, OP)
@@ -220,6 +242,7 @@ pub fn momentum_onnx(
         writes: 2,
         constants: vec![("NESTEROV", u32::from(mode == MomentumMode::Nesterov))],
         k: [norm_coefficient, alpha, b, r, 0.0, 0.0, 0.0, 0.0, 0.0],
+        in_place: None,
     };
     let outs = run(update, vec![x.clone(), g.clone(), v.clone()])?;
     two(outs, OP)
@@ -261,6 +284,7 @@ pub fn adagrad_onnx(
             0.0,
             0.0,
         ],
+        in_place: None,
     };
     let outs = run(update, vec![x.clone(), g.clone(), h.clone()])?;
     two(outs, OP)
@@ -375,6 +399,7 @@ pub fn adam(
             (1.0 / bc2.sqrt()) as f32,
             c.eps,
         ],
+        in_place: Some(("adam_inplace", &[(0, 0), (2, 1), (3, 2)])),
     };
     let outs = run(update, vec![x.clone(), g.clone(), m.clone(), v.clone()])?;
     three(outs, OP)
@@ -395,6 +420,7 @@ pub fn sgd(x: &Tensor, g: &Tensor, lr: f32, weight_decay: f32) -> Result<Tensor>
         writes: 1,
         constants: vec![],
         k: [weight_decay, lr, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        in_place: Some(("sgd_inplace", &[(0, 0)])),
     };
     let mut outs = run(update, vec![x.clone(), g.clone()])?;
     outs.pop()
@@ -435,6 +461,7 @@ pub fn sgd_momentum(
             ("FIRST", u32::from(first)),
         ],
         k: [weight_decay, lr, momentum, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        in_place: Some(("sgd_momentum_inplace", &[(0, 0), (2, 1)])),
     };
     let outs = run(update, vec![x.clone(), g.clone(), buf.clone()])?;
     two(outs, OP)
