@@ -15,10 +15,11 @@
 // registers per lane on NVIDIA) and walks K in steps of 16: per step 4 A tiles and 4 B tiles
 // feed 16 multiply-adds.
 //
-// Tiles wholly inside C load their operands straight from storage (coopLoadT, row-major with
-// the matrix's row stride) and store C straight back. Edge tiles, and the last partial step of
-// K, stage zero-padded 64 x 16 and 16 x 64 slices through workgroup memory instead, and store
-// each 16 x 16 block of C through a workgroup scratch block, writing only in-range elements.
+// Tiles wholly inside C (with K and N multiples of 8, for alignment) load their operands
+// straight from storage (coopLoadT, row-major with the matrix's row stride) and store C
+// straight back. Other tiles, and the last partial step of K, stage zero-padded 64 x 16 and
+// 16 x 64 slices through workgroup memory instead, and store each 16 x 16 block of C through
+// a workgroup scratch block, writing only in-range elements.
 // So any M, N, K >= 1 works and nothing outside the buffers is touched.
 
 enable f16;
@@ -93,9 +94,14 @@ fn matmul_coop(
     let c_off = bb * p.m * p.n;
     let m0 = tm * TILE;
     let n0 = tn * TILE;
-    // Workgroup-uniform: the whole 64 x 64 tile lies inside C. (Non-short-circuit `&` on
-    // purpose: naga lowers `&&` through a local variable it then treats as non-uniform.)
-    let full = live & (m0 + TILE <= p.m) & (n0 + TILE <= p.n);
+    // Workgroup-uniform: the whole 64 x 64 tile lies inside C, and the row strides allow the
+    // direct path. Vulkan wants a cooperative load's pointer and stride 16-byte aligned
+    // (VUID-RuntimeSpirv-OpCooperativeMatrixLoadKHR-08986): K and N multiples of 8 f16 (and
+    // so of 4 f32 for C); the offsets then are too, since k0, m0 and n0 are multiples of 16.
+    // (Non-short-circuit `&` on purpose: naga lowers `&&` through a local variable that its
+    // uniformity analysis treats as non-uniform.)
+    let aligned = (p.k % 8u == 0u) & (p.n % 8u == 0u);
+    let full = live & aligned & (m0 + TILE <= p.m) & (n0 + TILE <= p.n);
 
     var c00 = MC();
     var c01 = MC();

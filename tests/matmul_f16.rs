@@ -73,8 +73,7 @@ fn has_f16() -> bool {
     let x = Tensor::from_slice(ctx(), &[1.0f32, 2.0], &[2]).unwrap();
     let err = x
         .to_f16()
-        .err()
-        .expect("to_f16 must refuse without SHADER_F16");
+        .expect_err("to_f16 must refuse without SHADER_F16");
     assert!(
         err.to_string().contains("SHADER_F16"),
         "unclear error: {err}"
@@ -211,7 +210,12 @@ fn cooperative_product_matches_reference_or_refuses_naming_the_missing_feature()
             for (i, &(batch, m, k, n)) in [
                 (1, 1, 1, 1),
                 (1, 64, 16, 64),
+                // Aligned (K, N multiples of 8): the direct path; K = 136 adds a staged half
+                // step after the direct ones.
                 (1, 128, 64, 192),
+                (1, 192, 136, 256),
+                (2, 130, 72, 136),
+                // Unaligned or ragged: the staged path everywhere.
                 (1, 131, 70, 129),
                 (3, 67, 33, 71),
                 (1, 200, 300, 100),
@@ -237,8 +241,7 @@ fn cooperative_product_matches_reference_or_refuses_naming_the_missing_feature()
                 .unwrap();
             let err = a
                 .matmul_f16_with(&a, F16Kernel::Cooperative)
-                .err()
-                .expect("the cooperative kernel must refuse here");
+                .expect_err("the cooperative kernel must refuse here");
             assert_eq!(err.to_string(), msg);
             eprintln!("cooperative kernel refused as expected: {msg}");
         }
@@ -256,7 +259,7 @@ fn f16_product_rejects_bad_operands_with_clear_errors() {
         f32s.matmul_f16(&a),
         Err(Error::UnsupportedDType { .. })
     ));
-    let err = a.matmul_f16(&a).err().expect("2x3 @ 2x3 must fail");
+    let err = a.matmul_f16(&a).expect_err("2x3 @ 2x3 must fail");
     assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
     let msg = err.to_string();
     assert!(
