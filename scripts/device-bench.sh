@@ -29,7 +29,8 @@
 #   3. here:   read compare.txt/compare.md under the returned files_at; copy the table into
 #              BENCHMARKS.md ("H200") with the date; then give_back unless rerunning at once.
 # Knobs (environment, prefix the command): QUICK=1 (kiln --quick, torch --budget 0.3),
-# SKIP_TEST=1, KILN_FILTERS="matmul_f32 matmul_f16" (replace the kiln groups).
+# SKIP_TEST=1, KILN_FILTERS="matmul_f32 matmul_f16" (replace the kiln groups), KILN_ADAPTER=
+# (empty: any adapter; default NVIDIA).
 #
 # LOCAL CHECK (no GPU): bash scripts/device-bench.sh local
 #   runs the kiln half on lavapipe with small cases and, where `import torch` fails here, a
@@ -136,7 +137,9 @@ device() {
     OUT=${OUT:-$ROOT/bench-out}
     mkdir -p "$OUT"
     exec > >(tee "$OUT/log.txt") 2>&1
+    # KILN_ADAPTER: the NVIDIA device, not a software rasterizer the image might also offer.
     export PYTHONUNBUFFERED=1 KILN_BACKEND=${KILN_BACKEND:-vulkan} KILN_EXPERIMENTAL_COOP=1
+    export KILN_ADAPTER=${KILN_ADAPTER-NVIDIA}
     local kiln=target/device/kiln test_failed=0
     [ -x "$kiln" ] || { log "no $kiln: run 'bash scripts/device-bench.sh prepare' here and carry target/device"; exit 1; }
     setup_vulkan
