@@ -230,7 +230,6 @@ fn cooperative_product_matches_reference_or_refuses_naming_the_missing_feature()
             let msg = e.to_string();
             assert!(
                 msg.contains("EXPERIMENTAL_COOPERATIVE_MATRIX")
-                    || msg.contains("SUBGROUP")
                     || msg.contains("16x16x16")
                     || msg.contains("subgroup size"),
                 "unclear refusal: {msg}"
