@@ -64,7 +64,8 @@ def main(argv):
     copy_gbps = max((t["gbps"] for t in copy), default=None)
 
     def fmt(v, spec):
-        return "-" if v is None else format(v, spec)
+        width = int(re.match(r"\d*", spec).group() or 0)
+        return "-".rjust(width) if v is None else format(v, spec)
 
     if markdown:
         print("| case | kiln ms | PyTorch ms | kiln/PyTorch |")

@@ -35,7 +35,8 @@
 # LOCAL CHECK (no GPU): bash scripts/device-bench.sh local
 #   runs the kiln half on lavapipe with small cases and, where `import torch` fails here, a
 #   clearly labelled synthetic PyTorch file (kiln's own times x 2) so the JSON plumbing and the
-#   ratio printer run end to end. It proves plumbing only, no speed.
+#   ratio printer run end to end. It proves plumbing only, no speed. With PYTHON=<a python that
+#   has torch> it times the small cases in PyTorch on the CPU instead.
 #
 # Budget (device): unpack ~5 s, f16 test ~15 s, kiln groups <= 330 s in all, torch <= 170 s.
 # The card's settings are only read (nvidia-smi queries), never changed.
@@ -44,6 +45,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 MODE=${1:-device}
+PY=${PYTHON:-python3} # the interpreter that has torch (on the device: the image's python3)
 
 log() { printf '[device-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -161,7 +163,7 @@ device() {
     log "PyTorch on the same GPU"
     local budget=1.0
     [ "${QUICK:-0}" = 1 ] && budget=0.3
-    timeout 170 python3 scripts/torch_bench.py --json "$OUT/torch.json" --budget "$budget" ||
+    timeout 170 "$PY" scripts/torch_bench.py --json "$OUT/torch.json" --budget "$budget" ||
         log "torch_bench failed or timed out (rc=$?)"
     python3 scripts/bench_compare.py "$OUT/kiln.json" "$OUT/torch.json" --markdown >"$OUT/compare.md"
     python3 scripts/bench_compare.py "$OUT/kiln.json" "$OUT/torch.json" | tee "$OUT/compare.txt"
@@ -177,8 +179,8 @@ local_check() {
     export KILN_BACKEND=${KILN_BACKEND:-vulkan}
     cargo build --release --bin kiln || exit 1
     QUICK=1 kiln_groups target/release/kiln "$OUT/kiln.json" 300 matmul_f32_n256 matmul_f16 add_chain
-    if python3 -c 'import torch' 2>/dev/null; then
-        python3 scripts/torch_bench.py --device cpu --small --budget 0.2 --json "$OUT/torch.json" || exit 1
+    if "$PY" -c 'import torch' 2>/dev/null; then
+        "$PY" scripts/torch_bench.py --device cpu --small --budget 0.2 --json "$OUT/torch.json" || exit 1
     else
         log "no torch here: writing a SYNTHETIC PyTorch file (kiln's times x 2) to check the plumbing"
         python3 - "$OUT/kiln.json" "$OUT/torch.json" <<'EOF'

@@ -131,8 +131,8 @@ def main():
     run("bmm_f32_8x256x64_8x64x256", lambda: torch.matmul(a, b),
         2.0 * 8 * 256 * 256 * 64, 4.0 * 8 * (256 * 64 * 2 + 256 * 256))
 
-    # ---- fp16 matmul (cuBLAS, fp32 accumulation) ----
-    if cuda:
+    # ---- fp16 matmul (cuBLAS, fp32 accumulation; on the CPU only in --small, as a check) ----
+    if cuda or args.small:
         for n in ([256] if args.small else [1024, 2048, 4096, 8192]):
             a, b = rand(n, n, dtype=torch.float16), rand(n, n, dtype=torch.float16)
             run(f"matmul_f16_n{n}", lambda: torch.matmul(a, b), 2.0 * n**3, 3 * 2.0 * n * n)
