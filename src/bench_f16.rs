@@ -46,12 +46,29 @@ fn large(ctx: &Context) -> bool {
     forced || ctx.adapter_info().device_type != wgpu::DeviceType::Cpu
 }
 
+/// Whether one buffer of `bytes` fits the device's binding limit; prints why a case is left
+/// out when it does not (lavapipe allows 128 MiB, NVIDIA's Vulkan driver 4 GiB).
+fn fits(ctx: &Context, name: &str, bytes: usize) -> bool {
+    let limit = ctx
+        .limits()
+        .max_storage_buffer_binding_size
+        .min(ctx.limits().max_buffer_size);
+    let ok = bytes as u64 <= limit;
+    if !ok {
+        eprintln!("bench: {name} skipped: a {bytes}-byte buffer exceeds the device limit {limit}");
+    }
+    ok
+}
+
 /// The extra cases this adapter can run, inputs uploaded and realized.
 pub fn cases(ctx: &Context) -> Result<Vec<ExtraCase>> {
     let mut out = Vec::new();
     let big = large(ctx);
     if big {
         for n in [4096usize, 8192] {
+            if !fits(ctx, &format!("matmul_f32_n{n}"), 4 * n * n) {
+                continue;
+            }
             let a = seeded(ctx, &[n, n], 71)?;
             let b = seeded(ctx, &[n, n], 72)?;
             let nf = n as f64;
@@ -64,6 +81,9 @@ pub fn cases(ctx: &Context) -> Result<Vec<ExtraCase>> {
         }
         // Memory-bound: 2^26 elements (256 MiB per f32 operand), far past any L2.
         let n = 1usize << 26;
+        if !fits(ctx, "add_f32_n67108864 and relu_f32_n67108864", 4 * n) {
+            return f16_cases(ctx, big, out);
+        }
         let x = seeded(ctx, &[n], 81)?;
         let y = seeded(ctx, &[n], 82)?;
         let x2 = x.clone();
@@ -80,6 +100,11 @@ pub fn cases(ctx: &Context) -> Result<Vec<ExtraCase>> {
             build: Box::new(move || Ok(vec![x.relu()?])),
         });
     }
+    f16_cases(ctx, big, out)
+}
+
+/// Appends the f16 products to `out`.
+fn f16_cases(ctx: &Context, big: bool, mut out: Vec<ExtraCase>) -> Result<Vec<ExtraCase>> {
     if !ctx.features().contains(wgpu::Features::SHADER_F16) {
         eprintln!("bench: f16 cases skipped: the adapter lacks SHADER_F16");
         return Ok(out);
@@ -97,6 +122,10 @@ pub fn cases(ctx: &Context) -> Result<Vec<ExtraCase>> {
         &[256]
     };
     for &n in sizes {
+        // The f32 staging tensor is the largest buffer (the result is f32 too).
+        if !fits(ctx, &format!("matmul_f16_*_n{n}"), 4 * n * n) {
+            continue;
+        }
         let a = seeded(ctx, &[n, n], 91)?.to_f16()?;
         let b = seeded(ctx, &[n, n], 92)?.to_f16()?;
         a.realize()?;
