@@ -318,26 +318,33 @@ fn cooperative_shader_compiles_to_spirv_with_the_subgroup_size_set() {
         .find(|e| e.name == "matmul_coop")
         .expect("entry point");
     assert_eq!(ep.workgroup_size, [32, 1, 1]);
-    // Every bounds-check policy wgpu's Vulkan backend may pick.
+    // The options wgpu's Vulkan backend uses (wgpu-hal 30, vulkan/adapter.rs): SPIR-V 1.6,
+    // index accesses restricted, buffer accesses restricted or unchecked (robustBufferAccess2),
+    // workgroup memory zeroed natively or by a polyfill, loops bounded.
+    use naga::back::spv::ZeroInitializeWorkgroupMemoryMode as Z;
     use naga::proc::BoundsCheckPolicy as P;
-    for policy in [P::Unchecked, P::Restrict, P::ReadZeroSkipWrite] {
-        let options = naga::back::spv::Options {
-            lang_version: (1, 3),
-            bounds_check_policies: naga::proc::BoundsCheckPolicies {
-                index: policy,
-                buffer: policy,
-                image_load: P::Restrict,
-                binding_array: policy,
-            },
-            ..Default::default()
-        };
-        let words = naga::back::spv::write_vec(&module, &info, &options, None)
-            .unwrap_or_else(|e| panic!("SPIR-V with {policy:?}: {e}"));
-        assert!(words.len() > 100);
-        // With SPIRV_OUT=prefix set, keep the words for `spirv-val`.
-        if let Ok(prefix) = std::env::var("SPIRV_OUT") {
-            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-            std::fs::write(format!("{prefix}-{policy:?}.spv"), bytes).unwrap();
+    for buffer in [P::Unchecked, P::Restrict, P::ReadZeroSkipWrite] {
+        for zero in [Z::Native, Z::Polyfill] {
+            let options = naga::back::spv::Options {
+                lang_version: (1, 6),
+                bounds_check_policies: naga::proc::BoundsCheckPolicies {
+                    index: P::Restrict,
+                    buffer,
+                    image_load: P::Restrict,
+                    binding_array: P::Unchecked,
+                },
+                zero_initialize_workgroup_memory: zero,
+                force_loop_bounding: true,
+                ..Default::default()
+            };
+            let words = naga::back::spv::write_vec(&module, &info, &options, None)
+                .unwrap_or_else(|e| panic!("SPIR-V with {buffer:?}, {zero:?}: {e}"));
+            assert!(words.len() > 100);
+            // With SPIRV_OUT=prefix set, keep the words for `spirv-val`.
+            if let Ok(prefix) = std::env::var("SPIRV_OUT") {
+                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                std::fs::write(format!("{prefix}-{buffer:?}-{zero:?}.spv"), bytes).unwrap();
+            }
         }
     }
 }
