@@ -205,8 +205,8 @@ fn cooperative_product_matches_reference_or_refuses_naming_the_missing_feature()
         return;
     }
     match cooperative_support(ctx()) {
-        Ok(sg) => {
-            eprintln!("cooperative matrices available (subgroup size {sg}): checking them");
+        Ok(how) => {
+            eprintln!("cooperative matrices available ({how:?}): checking them");
             for (i, &(batch, m, k, n)) in [
                 (1, 1, 1, 1),
                 (1, 64, 16, 64),
@@ -230,7 +230,7 @@ fn cooperative_product_matches_reference_or_refuses_naming_the_missing_feature()
             let msg = e.to_string();
             assert!(
                 msg.contains("EXPERIMENTAL_COOPERATIVE_MATRIX")
-                    || msg.contains("16x16x16")
+                    || msg.contains("16x16x16 or 8x8x8")
                     || msg.contains("subgroup size"),
                 "unclear refusal: {msg}"
             );
@@ -312,12 +312,14 @@ fn cooperative_shader_compiles_to_spirv_with_the_subgroup_size_set() {
     let (module, info) =
         naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
             .unwrap_or_else(|e| panic!("{e:?}"));
-    let ep = module
-        .entry_points
-        .iter()
-        .find(|e| e.name == "matmul_coop")
-        .expect("entry point");
-    assert_eq!(ep.workgroup_size, [32, 1, 1]);
+    for name in ["matmul_coop", "matmul_coop8"] {
+        let ep = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == name)
+            .expect("entry point");
+        assert_eq!(ep.workgroup_size, [32, 1, 1], "{name}");
+    }
     // The options wgpu's Vulkan backend uses (wgpu-hal 30, vulkan/adapter.rs): SPIR-V 1.6,
     // index accesses restricted, buffer accesses restricted or unchecked (robustBufferAccess2),
     // workgroup memory zeroed natively or by a polyfill, loops bounded.

@@ -7,8 +7,8 @@
 //!   adapter with `SHADER_F16` (lavapipe included, which is how it is tested).
 //! - [`F16Kernel::Cooperative`]: wgpu's experimental cooperative matrices (tensor cores on
 //!   NVIDIA). Needs `EXPERIMENTAL_COOPERATIVE_MATRIX` (opened only with
-//!   `KILN_EXPERIMENTAL_COOP=1`, see [`crate::ContextOptions`]), a 16x16x16 f16 x f16 -> f32
-//!   configuration, and a fixed subgroup size.
+//!   `KILN_EXPERIMENTAL_COOP=1`, see [`crate::ContextOptions`]), a 16x16x16 (NVIDIA) or 8x8x8
+//!   (lavapipe) f16 x f16 -> f32 configuration, and a fixed subgroup size.
 //!
 //! The products are for inference and benchmarks: they record no gradient.
 
@@ -18,8 +18,11 @@ use crate::kernels::{groups, launch};
 use crate::shape::numel;
 use crate::{Context, DType, Tensor};
 
-/// Rows and columns of C one workgroup computes, in both kernels (= `TILE` in the shaders).
+/// Rows and columns of C one workgroup computes in the tiled kernel and in the 16x16x16
+/// cooperative kernel (= `TILE` in both shaders).
 const TILE: usize = 64;
+/// The same for the 8x8x8 cooperative kernel (= `TILE8` in shaders/matmul_coop.wgsl).
+const TILE8: usize = 32;
 
 /// Which kernel [`Tensor::matmul_f16_with`] runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,11 +50,20 @@ fn require_f16(ctx: &Context, op: &'static str) -> Result<()> {
     ))
 }
 
-/// Whether the context can run the cooperative-matrix kernel: `Ok(subgroup size)`, or an error
-/// naming the first missing piece (`SHADER_F16`, the experimental feature, a 16x16x16
+/// How the cooperative-matrix kernel would run on a context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cooperative {
+    /// Invocations per workgroup: the adapter's one subgroup size.
+    pub subgroup: u32,
+    /// Side of the cooperative matrices: 16 (16x16x16, preferred) or 8 (8x8x8).
+    pub size: u32,
+}
+
+/// Whether the context can run the cooperative-matrix kernel, and how; or an error naming the
+/// first missing piece (`SHADER_F16`, the experimental feature, a 16x16x16 or 8x8x8
 /// f16 x f16 -> f32 configuration, one fixed subgroup size: the kernel's workgroup is exactly
 /// one subgroup).
-pub fn cooperative_support(ctx: &Context) -> Result<u32> {
+pub fn cooperative_support(ctx: &Context) -> Result<Cooperative> {
     const OP: &str = "matmul_f16 (cooperative)";
     require_f16(ctx, OP)?;
     let info = ctx.adapter_info();
@@ -79,23 +91,25 @@ pub fn cooperative_support(ctx: &Context) -> Result<u32> {
         ));
     }
     let configs = ctx.adapter().cooperative_matrix_properties();
-    let has = configs.iter().any(|c| {
-        c.m_size == 16
-            && c.n_size == 16
-            && c.k_size == 16
-            && c.ab_type == wgpu::CooperativeScalarType::F16
-            && c.cr_type == wgpu::CooperativeScalarType::F32
-    });
-    if !has {
+    let has = |size: u32| {
+        configs.iter().any(|c| {
+            c.m_size == size
+                && c.n_size == size
+                && c.k_size == size
+                && c.ab_type == wgpu::CooperativeScalarType::F16
+                && c.cr_type == wgpu::CooperativeScalarType::F32
+        })
+    };
+    let Some(size) = [16, 8].into_iter().find(|&s| has(s)) else {
         return Err(Error::invalid(
             OP,
             format!(
-                "needs a 16x16x16 f16 x f16 -> f32 cooperative-matrix configuration; adapter {} \
-                 offers {configs:?}",
+                "needs a 16x16x16 or 8x8x8 f16 x f16 -> f32 cooperative-matrix configuration; \
+                 adapter {} offers {configs:?}",
                 info.name
             ),
         ));
-    }
+    };
     if info.subgroup_min_size != info.subgroup_max_size || info.subgroup_min_size == 0 {
         return Err(Error::invalid(
             OP,
@@ -112,7 +126,7 @@ pub fn cooperative_support(ctx: &Context) -> Result<u32> {
             format!("subgroup size {sg} exceeds the workgroup size limit"),
         ));
     }
-    Ok(sg)
+    Ok(Cooperative { subgroup: sg, size })
 }
 
 #[derive(Debug)]
@@ -143,8 +157,8 @@ struct MatmulF16 {
     n: usize,
     k: usize,
     batch: usize,
-    /// `Some(subgroup size)`: the cooperative kernel.
-    coop: Option<u32>,
+    /// `Some(..)`: the cooperative kernel.
+    coop: Option<Cooperative>,
 }
 
 impl Kernel for MatmulF16 {
@@ -153,8 +167,12 @@ impl Kernel for MatmulF16 {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        let tiles_m = self.m.div_ceil(TILE);
-        let tiles_n = self.n.div_ceil(TILE);
+        let tile = match self.coop {
+            Some(Cooperative { size: 8, .. }) => TILE8,
+            _ => TILE,
+        };
+        let tiles_m = self.m.div_ceil(tile);
+        let tiles_n = self.n.div_ceil(tile);
         let w = vec![
             self.m as u32,
             self.n as u32,
@@ -167,7 +185,14 @@ impl Kernel for MatmulF16 {
         ];
         let wgs = (self.batch * tiles_m * tiles_n) as u64;
         match self.coop {
-            Some(sg) => launch("matmul_coop", "matmul_coop", vec![("SG", sg)], 2, w, wgs),
+            Some(Cooperative { subgroup, size }) => {
+                let entry = if size == 8 {
+                    "matmul_coop8"
+                } else {
+                    "matmul_coop"
+                };
+                launch("matmul_coop", entry, vec![("SG", subgroup)], 2, w, wgs)
+            }
             None => launch("matmul_f16", "matmul_f16", Vec::new(), 2, w, wgs),
         }
     }
@@ -262,7 +287,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tile_size_matches_both_shaders() {
+    fn tile_sizes_match_the_shaders() {
         for name in ["matmul_f16", "matmul_coop"] {
             let src = crate::kernels::shader_source(name).unwrap_or_default();
             assert!(
@@ -270,5 +295,7 @@ mod tests {
                 "{name}"
             );
         }
+        let src = crate::kernels::shader_source("matmul_coop").unwrap_or_default();
+        assert!(src.contains(&format!("const TILE8: u32 = {TILE8}u;")));
     }
 }
