@@ -3,8 +3,8 @@
 #
 # WHAT IT DOES (on the device machine): unpacks the carried Vulkan loader (.gl/*.deb), points
 # the loader at NVIDIA's ICD if none is registered, runs the carried f16 test binary there (the
-# cooperative-matrix kernel's correctness against the f64 reference, which no machine here can
-# run), runs the carried `kiln bench --json` on Vulkan with cooperative matrices opted in
+# 16x16x16 cooperative-matrix kernel against the f64 reference: here only its 8x8x8 twin can
+# run, on Mesa 26 lavapipe, scripts/coop-lavapipe-check.sh), runs the carried `kiln bench --json` on Vulkan with cooperative matrices opted in
 # (KILN_EXPERIMENTAL_COOP=1) in groups, each under its own time limit so a slow group cannot
 # lose the others, runs scripts/torch_bench.py (the same cases in PyTorch: fp32 matmul with TF32
 # off, fp16 matmul, cuDNN conv2d, scaled_dot_product_attention, the seed-CNN training step,
