@@ -565,6 +565,14 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             Ok(vec![acc])
         }),
     });
+    cases.extend(crate::bench_f16::cases(ctx)?.into_iter().map(|c| Case {
+        name: c.name,
+        flops: c.flops,
+        bytes: c.bytes,
+        ops: 1,
+        per_item: None,
+        build: c.build,
+    }));
     ctx.synchronize()?;
     Ok(cases)
 }
@@ -746,6 +754,7 @@ fn same_adapter(ctx: &Context) -> Result<Context> {
         backend: Some(backend.into()),
         adapter_name: Some(info.name.clone()),
         pipeline_cache: None,
+        ..ContextOptions::default()
     })
 }
 

@@ -22,6 +22,10 @@ pub struct ContextOptions {
     /// the file in it is named by adapter ([`wgpu::util::pipeline_cache_key`]), read when the
     /// context opens and written by [`Context::save_pipeline_cache`]. `None`: no cache.
     pub pipeline_cache: Option<PathBuf>,
+    /// Also request wgpu's experimental cooperative-matrix feature (tensor cores) where the
+    /// adapter offers it. Off by default: wgpu marks the feature experimental. Env:
+    /// `KILN_EXPERIMENTAL_COOP=1`.
+    pub experimental_cooperative_matrix: bool,
 }
 
 impl ContextOptions {
@@ -38,6 +42,8 @@ impl ContextOptions {
             backend: get("KILN_BACKEND"),
             adapter_name: get("KILN_ADAPTER"),
             pipeline_cache: get("KILN_PIPELINE_CACHE").map(PathBuf::from),
+            experimental_cooperative_matrix: get("KILN_EXPERIMENTAL_COOP")
+                .is_some_and(|v| v != "0"),
         }
     }
 
@@ -78,6 +84,16 @@ pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::SHADER_F16)
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::PIPELINE_CACHE);
+
+/// wgpu's consent token for experimental features, asked for only when the user opted in
+/// ([`ContextOptions::experimental_cooperative_matrix`]).
+#[allow(unsafe_code)]
+fn experimental_token() -> wgpu::ExperimentalFeatures {
+    // SAFETY: `enabled()` is unsafe because wgpu's experimental features may still have bugs
+    // that cause undefined behaviour; kiln uses one (cooperative matrices, in
+    // shaders/matmul_coop.wgsl) only after the user opted in, and only through that one kernel.
+    unsafe { wgpu::ExperimentalFeatures::enabled() }
+}
 
 /// Key of a cached compute pipeline: the shader file, its entry point, and the values of its
 /// `override` constants (the specialization). Shapes never appear here: they travel as uniforms.
@@ -236,12 +252,21 @@ impl Context {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & OPTIONAL_FEATURES;
+        let mut features = adapter.features() & OPTIONAL_FEATURES;
+        let coop = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        let experimental_features =
+            if options.experimental_cooperative_matrix && adapter.features().contains(coop) {
+                features |= coop;
+                experimental_token()
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("kiln device"),
                 required_features: features,
                 required_limits: limits.clone(),
+                experimental_features,
                 ..Default::default()
             })
             .await

@@ -18,6 +18,8 @@ pub mod autograd;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod bench_f16;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod conformance;
 pub mod context;
 pub mod data;

@@ -39,10 +39,16 @@ fn every_shader_validates_with_naga() {
                 continue;
             }
         };
-        let mut validator = naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::empty(),
-        );
+        // A shader that enables an extension (f16, cooperative matrices) gets that capability
+        // only; tests/matmul_f16.rs checks those shaders fail without it.
+        let mut caps = naga::valid::Capabilities::empty();
+        if src.contains("enable f16;") {
+            caps |= naga::valid::Capabilities::SHADER_FLOAT16;
+        }
+        if src.contains("enable wgpu_cooperative_matrix;") {
+            caps |= naga::valid::Capabilities::COOPERATIVE_MATRIX;
+        }
+        let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         if let Err(e) = validator.validate(&module) {
             failures.push(format!("{name}.wgsl: {}", e.emit_to_string(&src)));
         }

@@ -10,6 +10,7 @@ pub mod dropout;
 pub mod embedding;
 pub mod fill;
 pub mod matmul;
+pub mod matmul_f16;
 pub mod norm;
 pub mod optim;
 pub mod permute;
@@ -41,6 +42,11 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("fill", include_str!("../../shaders/fill.wgsl")),
     ("layer_norm", include_str!("../../shaders/layer_norm.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    (
+        "matmul_coop",
+        include_str!("../../shaders/matmul_coop.wgsl"),
+    ),
+    ("matmul_f16", include_str!("../../shaders/matmul_f16.wgsl")),
     ("optim", include_str!("../../shaders/optim.wgsl")),
     ("permute", include_str!("../../shaders/permute.wgsl")),
     ("pool", include_str!("../../shaders/pool.wgsl")),
