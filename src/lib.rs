@@ -17,7 +17,6 @@
 pub mod autograd;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod conformance;
 pub mod context;
 pub mod data;
@@ -34,6 +33,8 @@ pub mod plot;
 pub mod reference;
 pub mod shape;
 pub mod tensor;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use context::{AdapterReport, Context, ContextOptions};
 pub use dtype::{DType, Element};
