@@ -91,6 +91,12 @@ impl WebKiln {
         format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
     }
 
+    /// Every WGSL kernel as JSON `[[name, source], ...]`: the page compiles each with the
+    /// browser's own WGSL compiler, which is stricter than naga in places.
+    pub fn shader_sources() -> String {
+        serde_json::to_string(crate::kernels::SHADERS).unwrap_or_else(|_| "[]".into())
+    }
+
     /// Loads a checkpoint written by `kiln train` (or [`checkpoint::weights_only`] of one)
     /// into the classifier. Returns its metadata as JSON.
     pub fn load_checkpoint(&self, bytes: &[u8]) -> Result<String, JsError> {
@@ -208,7 +214,11 @@ impl WebKiln {
 
     /// Loads a conformance set (`cases.json` and `cases.safetensors` bytes); returns the case
     /// names as a JSON list.
-    pub fn load_conformance(&mut self, cases_json: &[u8], tensors: &[u8]) -> Result<String, JsError> {
+    pub fn load_conformance(
+        &mut self,
+        cases_json: &[u8],
+        tensors: &[u8],
+    ) -> Result<String, JsError> {
         let suite = Suite::from_bytes(cases_json, tensors).map_err(js)?;
         let names: Vec<&str> = suite.cases.iter().map(|c| c.name.as_str()).collect();
         let out = serde_json::to_string(&names).map_err(js)?;

@@ -255,16 +255,35 @@ async function selfCheck(all = false) {
   });
 }
 
+// Compiles every kernel's WGSL with the browser's compiler; returns {total, errors}.
+async function compileShaders() {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error('no WebGPU adapter');
+  const device = await adapter.requestDevice();
+  const errors = [];
+  const shaders = JSON.parse(WebKiln.shader_sources());
+  for (const [name, code] of shaders) {
+    const info = await device.createShaderModule({ label: name, code }).getCompilationInfo();
+    for (const m of info.messages) {
+      if (m.type === 'error') errors.push(`${name}.wgsl:${m.lineNum}:${m.linePos}: ${m.message}`);
+    }
+  }
+  device.destroy();
+  return { total: shaders.length, errors };
+}
+
 // ---------- start ----------
 async function start() {
   await init();
   engine = await WebKiln.open();
-  $('adapter').textContent = engine.adapter();
+  const gpu = await navigator.gpu.requestAdapter();
+  const about = gpu && gpu.info ? [gpu.info.vendor, gpu.info.architecture, gpu.info.description].filter(Boolean).join(' ') : '';
+  $('adapter').textContent = `${engine.adapter()}${about ? ' — ' + about : ''}`;
   const r = await fetch('seed_cnn.safetensors');
   if (!r.ok) throw new Error(`seed_cnn.safetensors: HTTP ${r.status}`);
   const meta = JSON.parse(engine.load_checkpoint(new Uint8Array(await r.arrayBuffer())));
   $('checkpoint-info').textContent = `(checkpoint: epoch ${meta.epoch}, ${meta.notes.trained_steps ?? meta.step} steps)`;
-  return { adapter: engine.adapter(), checkpoint: meta };
+  return { adapter: $('adapter').textContent, checkpoint: meta };
 }
 
 clearPad();
@@ -286,4 +305,4 @@ $('check-all').addEventListener('click', () => selfCheck(true).catch(showError))
 
 const ready = start();
 ready.catch((e) => { $('adapter').textContent = 'none'; showError(e); });
-window.kiln = { ready, classifyDigits, train, selfCheck };
+window.kiln = { ready, classifyDigits, train, selfCheck, compileShaders };

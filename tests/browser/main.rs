@@ -47,9 +47,10 @@ fn argmax(p: &[f32]) -> usize {
 #[test]
 fn shipped_checkpoint_classifies_the_digit_set_as_recorded_in_expected_json() {
     let (labels, probs) = native_probs();
-    let want: Value =
-        serde_json::from_str(&std::fs::read_to_string(path("tests/browser/expected.json")).unwrap())
-            .unwrap();
+    let want: Value = serde_json::from_str(
+        &std::fs::read_to_string(path("tests/browser/expected.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(want["n"], N);
     assert_eq!(want["seed"], SEED);
     let want_labels: Vec<u8> = serde_json::from_value(want["labels"].clone()).unwrap();
@@ -77,11 +78,7 @@ fn weights_only_checkpoint_drops_optimizer_state_and_loads_into_a_compiled_model
     let make = || {
         let mut m = kiln::nn::Sequential::new(ctx);
         m.add(kiln::nn::Dense::new(ctx, 5, 3, None, 11).unwrap());
-        m.compile(
-            kiln::optim::Optimizer::adam(0.1),
-            kiln::nn::Loss::Mse,
-            &[],
-        );
+        m.compile(kiln::optim::Optimizer::adam(0.1), kiln::nn::Loss::Mse, &[]);
         m
     };
     let mut a = make();
@@ -99,13 +96,21 @@ fn weights_only_checkpoint_drops_optimizer_state_and_loads_into_a_compiled_model
     };
     assert_eq!(full_meta.step, 2);
     let slim = checkpoint::weights_only(&full).unwrap();
-    assert!(slim.len() < full.len() / 2, "{} vs {}", slim.len(), full.len());
+    assert!(
+        slim.len() < full.len() / 2,
+        "{} vs {}",
+        slim.len(),
+        full.len()
+    );
     let st = safetensors::SafeTensors::deserialize(&slim).unwrap();
     assert!(st.names().iter().all(|n| !n.starts_with("optim.")));
     let mut b = make();
     let meta = checkpoint::from_bytes(&mut b, &slim).unwrap();
     assert_eq!(meta.step, 0);
-    assert_eq!(meta.notes.get("trained_steps").map(String::as_str), Some("2"));
+    assert_eq!(
+        meta.notes.get("trained_steps").map(String::as_str),
+        Some("2")
+    );
     for (pa, pb) in a.parameters().iter().zip(b.parameters()) {
         assert_eq!(
             pa.value().to_vec::<f32>().unwrap(),

@@ -8,7 +8,7 @@
 //   4. training in the page lowers the loss,
 // then saves a screenshot and a JSON summary (figures for the README).
 //
-//   node tests/browser/test.mjs [--dist target/web] [--out target/web-test] [--steps 16] [--batch 32]
+//   node tests/browser/test.mjs [--dist target/web] [--out target/web-test] [--steps 16] [--batch 32] [--all 1]
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,10 +85,14 @@ try {
   if (!ready.ok) throw new Error('no WebGPU adapter or checkpoint: the remaining checks cannot run');
   console.log(`  ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  // 2. kernel self-check.
-  const conf = await page.evaluate(() => window.kiln.selfCheck(false));
+  // 2. kernel self-check: every kernel compiles with Chrome's WGSL compiler (Tint), and the
+  // conformance subset (or every case, with --all) passes in the page.
+  const sh = await page.evaluate(() => window.kiln.compileShaders());
+  check(sh.total > 0 && sh.errors.length === 0, `all ${sh.total} WGSL shader modules compile in Chromium`);
+  for (const e of sh.errors) console.log(`  ${e}`);
+  const conf = await page.evaluate((all) => window.kiln.selfCheck(all), Boolean(args.all));
   summary.conformance = { total: conf.total, passed: conf.passed, seconds: conf.seconds, failures: conf.failures };
-  check(conf.total > 0 && conf.passed === conf.total, `in-page conformance subset: ${conf.passed}/${conf.total} passed in ${conf.seconds.toFixed(1)} s`);
+  check(conf.total > 0 && conf.passed === conf.total, `in-page conformance ${args.all ? '(all cases)' : 'subset'}: ${conf.passed}/${conf.total} passed in ${conf.seconds.toFixed(1)} s`);
   for (const f of conf.failures) console.log(`  ${f.case}: ${f.failures.join('; ')}`);
 
   // 3. classification against the native build.
