@@ -89,7 +89,11 @@ fn weights_only_checkpoint_drops_optimizer_state_and_loads_into_a_compiled_model
         a.train_step(&x, &y, None).unwrap();
         a.realize_step(&[]).unwrap();
     }
-    let full = checkpoint::to_bytes(&a, &checkpoint::CheckpointMeta::default()).unwrap();
+    let meta = checkpoint::CheckpointMeta {
+        step: a.optimizer().map_or(0, |o| o.steps()),
+        ..Default::default()
+    };
+    let full = checkpoint::to_bytes(&a, &meta).unwrap();
     let full_meta = {
         let mut m = make();
         checkpoint::from_bytes(&mut m, &full).unwrap()
