@@ -177,7 +177,8 @@ async function classifyPixels(pixels) {
 
 async function classifyPad() {
   const pixels = padPixels();
-  if (pixels) await exclusive(() => classifyPixels(pixels));
+  // While training or a self-check runs, the drawing waits for the next stroke.
+  if (pixels && !busy) await exclusive(() => classifyPixels(pixels));
 }
 
 // Classifies procedural digits (n, seed), the set the native build classifies too; shows the
