@@ -6,6 +6,7 @@
 //      expected.json exactly as the native build does (tests/browser/main.rs writes and checks
 //      that file natively),
 //   4. training in the page lowers the loss,
+//   5. a stroke drawn on the pad with the mouse is classified (as a 1),
 // then saves a screenshot and a JSON summary (figures for the README).
 //
 //   node tests/browser/test.mjs [--dist target/web] [--out target/web-test] [--steps 16] [--batch 32] [--all 1]
@@ -119,6 +120,18 @@ try {
     `in-page training lowers the loss: first ${k} steps ${first.toFixed(3)} -> last ${k} ${lastLoss.toFixed(3)}`);
   console.log(`  training: ${tr.steps} steps of ${tr.batch} in ${tr.seconds.toFixed(1)} s, ${tr.imagesPerSec.toFixed(1)} images/s (steps after the first)`);
   summary.training = tr;
+
+  // 5. the drawing pad: a vertical stroke drawn with the mouse reads as a 1 (checkpoint model).
+  await page.evaluate(() => { document.getElementById('which').value = 'checkpoint'; document.getElementById('clear').click(); });
+  const box = await page.locator('#pad').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.52, box.y + box.height * 0.18);
+  await page.mouse.down();
+  for (let k = 1; k <= 10; k++) await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * (0.18 + 0.064 * k));
+  await page.mouse.up();
+  await page.waitForFunction(() => document.getElementById('prediction').textContent !== '–', null, { timeout: 60000 });
+  const drawn = await page.locator('#prediction').textContent();
+  check(drawn.startsWith('1 '), `a vertical stroke drawn on the pad is classified as 1: ${drawn}`);
+  summary.drawn = drawn;
 } catch (e) {
   check(false, `test aborted: ${e.message}`);
 } finally {
