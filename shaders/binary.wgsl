@@ -26,19 +26,20 @@ override OP: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (numel)
 
 // kiln:include index
+// kiln:include float
 
 fn safe_pow(x: f32, e: f32) -> f32 {
     if (x == 0.0) {
         if (e > 0.0) { return 0.0; }
         if (e == 0.0) { return 1.0; }
-        return bitcast<f32>(0x7f800000u);
+        return f32_from_bits(0x7f800000u);
     }
     let r = exp2(e * log2(abs(x)));
     if (x > 0.0) {
         return r;
     }
     if (e != floor(e)) {
-        return bitcast<f32>(0x7fc00000u);
+        return f32_from_bits(0x7fc00000u);
     }
     let odd = abs(e - 2.0 * floor(e * 0.5)) == 1.0;
     return select(r, -r, odd);

@@ -32,7 +32,7 @@ struct Params {
 }
 
 const WG: u32 = 256u;
-const LOWEST: f32 = -3.40282347e38;
+const LOWEST: f32 = -0x1.fffffep+127f; // -f32::MAX, written exactly (Tint rejects a literal past it)
 
 @group(0) @binding(0) var<uniform> p: Params;
 

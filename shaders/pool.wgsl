@@ -62,6 +62,8 @@ override DISJOINT: u32 = 0u;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;     // (N, C, H, W) avg, global
 @group(0) @binding(3) var<storage, read_write> dx_max: array<f32>; // (N, C, H, W) max
 
+// kiln:include float
+
 fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 256u + lid;
 }
@@ -110,7 +112,7 @@ fn max_pool2d(
     let base = plane * p.h * p.w;
     let h0 = i32(oh * p.sh) - i32(p.pt);
     let w0 = i32(ow * p.sw) - i32(p.pl);
-    var best = bitcast<f32>(0xff800000u); // -inf
+    var best = f32_from_bits(0xff800000u); // -inf
     var arg = NONE;
     for (var a = 0u; a < p.kh; a++) {
         let ih = h0 + i32(a * p.dh);
@@ -167,7 +169,7 @@ fn avg_pool2d(
     }
     let n = divisor(h0, w0);
     if (n == 0u) {
-        y[i] = bitcast<f32>(0x7fc00000u); // NaN: an average of nothing
+        y[i] = f32_from_bits(0x7fc00000u); // NaN: an average of nothing
     } else {
         y[i] = s / f32(n);
     }

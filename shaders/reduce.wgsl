@@ -56,9 +56,10 @@ const WG: u32 = 256u;
 var<workgroup> partial: array<f32, 256>;
 
 // kiln:include index
+// kiln:include float
 
 fn nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
+    return f32_from_bits(0x7fc00000u);
 }
 
 fn is_nan(v: f32) -> bool {
@@ -68,8 +69,8 @@ fn is_nan(v: f32) -> bool {
 // The value that changes nothing: 0 for sums, -inf for max, +inf for min.
 fn identity() -> f32 {
     switch OP {
-        case 2u: { return bitcast<f32>(0xff800000u); }
-        case 3u: { return bitcast<f32>(0x7f800000u); }
+        case 2u: { return f32_from_bits(0xff800000u); }
+        case 3u: { return f32_from_bits(0x7f800000u); }
         default: { return 0.0; }
     }
 }

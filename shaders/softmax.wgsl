@@ -38,7 +38,7 @@ override LOG: u32 = 0u;
 const WG: u32 = 256u;
 // The lowest finite f32: the running maximum starts here, so exp(m_old − m_new) and
 // exp(x − m) never see inf − inf, even for rows of -inf.
-const LOWEST: f32 = -3.40282347e38;
+const LOWEST: f32 = -0x1.fffffep+127f; // -f32::MAX, written exactly (Tint rejects a literal past it)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;        // (outer, len, inner), forward

@@ -37,6 +37,9 @@ const SIN: u32 = 10u;
 const COS: u32 = 11u;
 
 // tanh through exp(-2|x|), which cannot overflow (some drivers' tanh returns NaN for |x| > 88).
+
+// kiln:include float
+
 fn stable_tanh(v: f32) -> f32 {
     let t = exp(-2.0 * abs(v));
     return sign(v) * (1.0 - t) / (1.0 + t);
@@ -107,14 +110,14 @@ fn safe_pow(a: f32, b: f32) -> f32 {
     if (a == 0.0) {
         if (b > 0.0) { return 0.0; }
         if (b == 0.0) { return 1.0; }
-        return bitcast<f32>(0x7f800000u);
+        return f32_from_bits(0x7f800000u);
     }
     let r = exp2(b * log2(abs(a)));
     if (a > 0.0) {
         return r;
     }
     if (b != floor(b)) {
-        return bitcast<f32>(0x7fc00000u);
+        return f32_from_bits(0x7fc00000u);
     }
     let odd = abs(b - 2.0 * floor(b * 0.5)) == 1.0;
     return select(r, -r, odd);

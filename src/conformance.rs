@@ -6,6 +6,9 @@
 //! element satisfies `|got - exp| <= atol + rtol * |exp|` (in f64). A case that cannot be run
 //! (an unknown op, an unsupported attribute, a missing tensor) is a failure with its reason,
 //! never a skip. Nothing here depends on the shapes of a particular set.
+//!
+//! The core works on bytes and runs on the web too ([`Suite::from_bytes`],
+//! [`run_case_async`]); reading a folder and the blocking forms are native only.
 
 use std::collections::HashMap;
 
@@ -252,13 +255,16 @@ impl Verdict {
 #[derive(Clone, Debug)]
 enum Val {
     T(Tensor),
+    /// A one-element float input, with its value kept on the host (optimizer rates are read
+    /// without a GPU round trip, which the browser could not wait for here).
+    S(Tensor, f32),
     I(Vec<i64>, Vec<usize>),
 }
 
 impl Val {
     fn tensor(&self, op: &str) -> Result<&Tensor> {
         match self {
-            Val::T(t) => Ok(t),
+            Val::T(t) | Val::S(t, _) => Ok(t),
             Val::I(..) => Err(bad(format!("{op}: expected a float tensor, got integers"))),
         }
     }
@@ -266,7 +272,7 @@ impl Val {
     fn ints(&self, op: &str) -> Result<&[i64]> {
         match self {
             Val::I(v, _) => Ok(v),
-            Val::T(_) => Err(bad(format!("{op}: expected an integer tensor"))),
+            Val::T(_) | Val::S(..) => Err(bad(format!("{op}: expected an integer tensor"))),
         }
     }
 }
@@ -539,10 +545,10 @@ fn apply(
         | ("ai.onnx.preview.training", "Momentum")
         | ("ai.onnx.preview.training", "Adagrad") => {
             let scalar_f = |i: usize| -> Result<f32> {
-                let v = t(i)?.to_vec::<f32>()?;
-                v.first()
-                    .copied()
-                    .ok_or_else(|| bad(format!("{op}: empty R")))
+                match input(i)? {
+                    Val::S(_, x) => Ok(*x),
+                    _ => Err(bad(format!("{op}: R must be a one-element float input"))),
+                }
             };
             let r = scalar_f(0)?;
             let step = *input(1)?
@@ -688,7 +694,9 @@ fn apply(
                         .collect::<Result<_>>()?;
                     Tensor::from_slice(t(0)?.context(), &v, s)?
                 }
-                Val::T(_) => return Err(bad("SoftmaxCrossEntropyLoss: labels must be integers")),
+                Val::T(_) | Val::S(..) => {
+                    return Err(bad("SoftmaxCrossEntropyLoss: labels must be integers"))
+                }
             };
             let (loss, log_prob) = t(0)?.softmax_cross_entropy(&labels, opt_t(2)?)?;
             vec![loss, log_prob]
@@ -886,13 +894,16 @@ fn apply(
 
 fn to_val(ctx: &Context, h: &HostTensor) -> Result<Val> {
     Ok(match h {
-        HostTensor::F32(v, s) => Val::T(Tensor::from_slice(ctx, v, s)?),
+        HostTensor::F32(v, s) => match v.as_slice() {
+            [x] => Val::S(Tensor::from_slice(ctx, v, s)?, *x),
+            _ => Val::T(Tensor::from_slice(ctx, v, s)?),
+        },
         HostTensor::I64(v, s) => Val::I(v.clone(), s.clone()),
     })
 }
 
 /// Compares `got` with `want` by the set's rule; returns a failure line or None.
-fn compare(
+async fn compare(
     case: &str,
     name: &str,
     got: &Tensor,
@@ -910,7 +921,7 @@ fn compare(
             ws
         )));
     }
-    let g = got.to_vec::<f32>()?;
+    let g = got.to_vec_async::<f32>().await?;
     let mut worst: Option<(usize, f64)> = None;
     let mut bad_count = 0;
     for (i, (&gv, &wv)) in g.iter().zip(w).enumerate() {
@@ -983,19 +994,19 @@ fn run_graph(case: &Case, env: &mut HashMap<String, Val>) -> Result<Vec<Tensor>>
     case.outputs
         .iter()
         .map(|n| match env.get(n) {
-            Some(Val::T(t)) => Ok(t.clone()),
+            Some(Val::T(t) | Val::S(t, _)) => Ok(t.clone()),
             _ => Err(bad(format!("graph output {n} was not produced"))),
         })
         .collect()
 }
 
-fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec<String>> {
+async fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec<String>> {
     let mut vals = Vec::with_capacity(case.inputs.len());
     let mut leaves: HashMap<String, Tensor> = HashMap::new();
     for name in &case.inputs {
         let mut v = to_val(ctx, suite.tensor(&case.name, name)?)?;
         if case.grads.iter().any(|(i, _)| i == name) {
-            if let Val::T(t) = &v {
+            if let Val::T(t) | Val::S(t, _) = &v {
                 let leaf = t.with_grad();
                 leaves.insert(name.clone(), leaf.clone());
                 v = Val::T(leaf);
@@ -1033,14 +1044,16 @@ fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec<Strin
             suite.tensor(&case.name, name)?,
             rtol,
             atol,
-        )? {
+        )
+        .await?
+        {
             failures.push(f);
         }
     }
     if !case.grads.is_empty() {
         let up_name = case.upstream.as_deref().unwrap_or("dY");
         let up = match to_val(ctx, suite.tensor(&case.name, up_name)?)? {
-            Val::T(t) => t,
+            Val::T(t) | Val::S(t, _) => t,
             Val::I(..) => return Err(bad("upstream gradient is not f32")),
         };
         let wrt: Vec<&Tensor> = case
@@ -1062,7 +1075,7 @@ fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec<Strin
                     case.name
                 )),
                 Some(g) => {
-                    if let Some(f) = compare(&case.name, gname, &g, want, rtol, atol)? {
+                    if let Some(f) = compare(&case.name, gname, &g, want, rtol, atol).await? {
                         failures.push(f);
                     }
                 }
@@ -1072,9 +1085,16 @@ fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec<Strin
     Ok(failures)
 }
 
-/// Runs one case; an error while running becomes the case's failure reason.
+/// Runs one case; an error while running becomes the case's failure reason. Blocks until the
+/// GPU is done; see [`run_case_async`].
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run_case(ctx: &Context, suite: &Suite, case: &Case) -> Verdict {
-    let failures = match run_case_inner(ctx, suite, case) {
+    pollster::block_on(run_case_async(ctx, suite, case))
+}
+
+/// [`run_case`] without blocking a thread (the browser's kernel self-check runs this).
+pub async fn run_case_async(ctx: &Context, suite: &Suite, case: &Case) -> Verdict {
+    let failures = match run_case_inner(ctx, suite, case).await {
         Ok(f) => f,
         Err(e) => vec![format!("{} could not run: {e}", case.name)],
     };
@@ -1084,8 +1104,20 @@ pub fn run_case(ctx: &Context, suite: &Suite, case: &Case) -> Verdict {
     }
 }
 
-/// Runs every case whose name contains `filter` (all when `None`).
+/// Runs every case whose name contains `filter` (all when `None`). Blocks; see
+/// [`run_suite_async`].
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run_suite(
+    ctx: &Context,
+    suite: &Suite,
+    filter: Option<&str>,
+    progress: impl FnMut(usize, usize, &Verdict),
+) -> Vec<Verdict> {
+    pollster::block_on(run_suite_async(ctx, suite, filter, progress))
+}
+
+/// [`run_suite`] without blocking a thread.
+pub async fn run_suite_async(
     ctx: &Context,
     suite: &Suite,
     filter: Option<&str>,
@@ -1099,7 +1131,7 @@ pub fn run_suite(
     let total = selected.len();
     let mut out = Vec::with_capacity(total);
     for (i, case) in selected.into_iter().enumerate() {
-        let v = run_case(ctx, suite, case);
+        let v = run_case_async(ctx, suite, case).await;
         progress(i + 1, total, &v);
         out.push(v);
     }

@@ -19,7 +19,6 @@ pub mod autograd;
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench_f16;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod conformance;
 pub mod context;
 pub mod data;
@@ -36,6 +35,8 @@ pub mod plot;
 pub mod reference;
 pub mod shape;
 pub mod tensor;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use context::{AdapterReport, Context, ContextOptions};
 pub use dtype::{DType, Element};

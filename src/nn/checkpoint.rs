@@ -26,9 +26,15 @@ fn bad(reason: impl Into<String>) -> Error {
 }
 
 /// Serializes the model (parameters, buffers, optimizer state) to safetensors bytes. Reads
-/// every tensor back from the GPU.
+/// every tensor back from the GPU, blocking; see [`to_bytes_async`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn to_bytes(model: &Sequential, meta: &CheckpointMeta) -> Result<Vec<u8>> {
+    pollster::block_on(to_bytes_async(model, meta))
+}
+
+/// [`to_bytes`] without blocking a thread (runs on the web, where the page offers the bytes
+/// as a download).
+pub async fn to_bytes_async(model: &Sequential, meta: &CheckpointMeta) -> Result<Vec<u8>> {
     let named = model.named_tensors();
     let refs: Vec<&Tensor> = named.iter().map(|(_, t)| t).collect();
     if let Some(first) = refs.first() {
@@ -36,7 +42,7 @@ pub fn to_bytes(model: &Sequential, meta: &CheckpointMeta) -> Result<Vec<u8>> {
     }
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(named.len());
     for (name, t) in &named {
-        let v = t.to_vec::<f32>()?;
+        let v = t.to_vec_async::<f32>().await?;
         data.push((
             name.clone(),
             t.shape().to_vec(),
@@ -110,6 +116,34 @@ pub fn from_bytes(model: &mut Sequential, bytes: &[u8]) -> Result<CheckpointMeta
     }
     model.load_named(tensors, meta.step)?;
     Ok(meta)
+}
+
+/// Drops the optimizer state from checkpoint bytes, keeping parameters, buffers and notes:
+/// a model file for inference (a third the size of an Adam checkpoint). The optimizer step
+/// becomes 0 (so a compiled model loads it with fresh optimizer state) and the original step
+/// is kept in the note `trained_steps`. Works on bytes only (no GPU).
+pub fn weights_only(bytes: &[u8]) -> Result<Vec<u8>> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let mut info = header.metadata().clone().unwrap_or_default();
+    if info.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(bad(format!(
+            "format is {:?}, expected {FORMAT:?}",
+            info.get("format")
+        )));
+    }
+    let st =
+        safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt: {e}")))?;
+    let mut kept: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+        .iter()
+        .filter(|(name, _)| !name.starts_with("optim."))
+        .map(|(name, view)| (name.to_string(), view))
+        .collect();
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    let step = info.get("step").cloned().unwrap_or_else(|| "0".into());
+    info.insert("trained_steps".into(), step);
+    info.insert("step".into(), "0".into());
+    safetensors::serialize(kept, Some(info)).map_err(|e| bad(e.to_string()))
 }
 
 /// Saves the model to `path` atomically.

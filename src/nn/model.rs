@@ -11,9 +11,7 @@ use crate::autograd;
 use crate::error::{Error, Result};
 use crate::kernels::binary::partial;
 use crate::nn::layers::Activation;
-#[cfg(not(target_arch = "wasm32"))]
-use crate::nn::metrics::argmax_rows;
-use crate::nn::metrics::{Confusion, Metric};
+use crate::nn::metrics::{argmax_rows, Confusion, Metric};
 use crate::nn::{Layer, Loss, Parameter};
 use crate::optim::Optimizer;
 use crate::{BinaryOp, Context, Tensor};
@@ -159,7 +157,6 @@ impl Samples {
     }
 
     /// The i32 labels of samples `idx`, flattened.
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     fn host_labels(&self, idx: &[usize]) -> Option<Vec<i32>> {
         let Array::I32(v) = &self.data else {
             return None;
@@ -172,7 +169,6 @@ impl Samples {
         )
     }
 
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     fn class_labels(&self) -> Option<Vec<u32>> {
         match &self.data {
             Array::I32(v) => Some(v.iter().map(|&x| x.max(0) as u32).collect()),
@@ -223,7 +219,6 @@ impl Default for FitOptions {
 }
 
 impl FitOptions {
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     fn total(&self) -> usize {
         if self.total_epochs > 0 {
             self.total_epochs
@@ -423,11 +418,21 @@ impl Sequential {
     }
 
     /// Trains for `opts.epochs` epochs on (`x`, `y`), validating on `validation` after each.
-    ///
-    /// Native only: it reads results back with blocking calls (the browser drives
-    /// [`Sequential::train_step`] itself).
+    /// Blocks until done; see [`Sequential::fit_async`] (the same loop, for the browser).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn fit(
+        &mut self,
+        x: &Samples,
+        y: &Samples,
+        validation: Option<(&Samples, &Samples)>,
+        opts: &FitOptions,
+    ) -> Result<History> {
+        pollster::block_on(self.fit_async(x, y, validation, opts))
+    }
+
+    /// [`Sequential::fit`] without blocking a thread: every read-back is awaited, so it runs
+    /// on the web (where the progress bar is not shown).
+    pub async fn fit_async(
         &mut self,
         x: &Samples,
         y: &Samples,
@@ -479,12 +484,12 @@ impl Sequential {
                     b.set_position(step as u64 + 1);
                     if (step + 1) % opts.log_every.max(1) == 0 || step + 1 == steps_per_epoch {
                         let seen = done.min(n) as f64;
-                        let l = f64::from(loss_sum.item::<f32>()?) / seen;
+                        let l = f64::from(scalar(&loss_sum).await?) / seen;
                         let acc = if classify {
                             let positions = seen * y.per() as f64;
                             format!(
                                 " acc {:.4}",
-                                f64::from(correct_sum.item::<f32>()?) / positions
+                                f64::from(scalar(&correct_sum).await?) / positions
                             )
                         } else {
                             String::new()
@@ -494,11 +499,11 @@ impl Sequential {
                     }
                 }
             }
-            self.ctx.synchronize()?;
+            self.ctx.synchronize_async().await?;
             let seconds = started.elapsed().as_secs_f64();
-            let loss = f64::from(loss_sum.item::<f32>()?) / n as f64;
+            let loss = f64::from(scalar(&loss_sum).await?) / n as f64;
             let accuracy = if classify {
-                Some(f64::from(correct_sum.item::<f32>()?) / (n * y.per()) as f64)
+                Some(f64::from(scalar(&correct_sum).await?) / (n * y.per()) as f64)
             } else {
                 None
             };
@@ -506,7 +511,7 @@ impl Sequential {
                 b.finish_and_clear();
             }
             let val = match validation {
-                Some((vx, vy)) => Some(self.evaluate(vx, vy, opts.batch_size)?),
+                Some((vx, vy)) => Some(self.evaluate_async(vx, vy, opts.batch_size).await?),
                 None => None,
             };
             let stats = EpochStats {
@@ -594,12 +599,20 @@ impl Sequential {
         self.ctx.realize(&refs)
     }
 
-    /// Mean loss, accuracy and confusion matrix on (`x`, `y`), in inference mode.
-    ///
-    /// Native only: it reads results back with blocking calls (the browser drives
-    /// [`Sequential::train_step`] itself).
+    /// Mean loss, accuracy and confusion matrix on (`x`, `y`), in inference mode. Blocks until
+    /// done; see [`Sequential::evaluate_async`].
     #[cfg(not(target_arch = "wasm32"))]
     pub fn evaluate(&self, x: &Samples, y: &Samples, batch_size: usize) -> Result<EvalResult> {
+        pollster::block_on(self.evaluate_async(x, y, batch_size))
+    }
+
+    /// [`Sequential::evaluate`] without blocking a thread (runs on the web).
+    pub async fn evaluate_async(
+        &self,
+        x: &Samples,
+        y: &Samples,
+        batch_size: usize,
+    ) -> Result<EvalResult> {
         let loss_fn = self
             .compiled
             .as_ref()
@@ -616,20 +629,21 @@ impl Sequential {
         let mut loss_sum = 0.0f64;
         let mut predicted = Vec::new();
         let mut classes = 0;
-        autograd::no_grad(|| -> Result<()> {
-            for idx in all.chunks(batch_size) {
+        for idx in all.chunks(batch_size) {
+            // Record under no_grad; the reads below only wait for the GPU.
+            let (out, loss) = autograd::no_grad(|| -> Result<(Tensor, Tensor)> {
                 let xb = x.gather(&self.ctx, idx)?;
                 let yb = y.gather(&self.ctx, idx)?;
                 let (out, loss) = self.output_and_loss(&xb, &yb, loss_fn, false)?;
                 self.ctx.realize(&[&out, &loss])?;
-                loss_sum += f64::from(loss.item::<f32>()?) * idx.len() as f64;
-                if y.class_labels().is_some() {
-                    classes = *out.shape().last().unwrap_or(&1);
-                    predicted.extend(argmax_rows(&out.to_vec::<f32>()?, classes));
-                }
+                Ok((out, loss))
+            })?;
+            loss_sum += f64::from(scalar(&loss).await?) * idx.len() as f64;
+            if y.class_labels().is_some() {
+                classes = *out.shape().last().unwrap_or(&1);
+                predicted.extend(argmax_rows(&out.to_vec_async::<f32>().await?, classes));
             }
-            Ok(())
-        })?;
+        }
         let (accuracy, confusion) = match y.class_labels() {
             Some(truth) => {
                 let conf = Confusion::new(classes, &truth, &predicted);
@@ -644,21 +658,24 @@ impl Sequential {
         })
     }
 
-    /// The model's outputs for `x` (inference mode), concatenated on the host.
-    ///
-    /// Native only: it reads results back with blocking calls (the browser drives
-    /// [`Sequential::train_step`] itself).
+    /// The model's outputs for `x` (inference mode), concatenated on the host. Blocks until
+    /// done; see [`Sequential::predict_async`].
     #[cfg(not(target_arch = "wasm32"))]
     pub fn predict(&self, x: &Samples, batch_size: usize) -> Result<Vec<f32>> {
+        pollster::block_on(self.predict_async(x, batch_size))
+    }
+
+    /// [`Sequential::predict`] without blocking a thread (runs on the web).
+    pub async fn predict_async(&self, x: &Samples, batch_size: usize) -> Result<Vec<f32>> {
         let all: Vec<usize> = (0..x.len()).collect();
         let mut out = Vec::new();
-        autograd::no_grad(|| -> Result<()> {
-            for idx in all.chunks(batch_size.max(1)) {
+        for idx in all.chunks(batch_size.max(1)) {
+            let y = autograd::no_grad(|| -> Result<Tensor> {
                 let xb = x.gather(&self.ctx, idx)?;
-                out.extend(self.forward(&xb, false)?.to_vec::<f32>()?);
-            }
-            Ok(())
-        })?;
+                self.forward(&xb, false)
+            })?;
+            out.extend(y.to_vec_async::<f32>().await?);
+        }
         Ok(out)
     }
 
@@ -734,7 +751,6 @@ fn is_softmax(l: &dyn Layer) -> bool {
 
 /// The sample order of one epoch: shuffled with a seed derived from (seed, epoch), so a run
 /// resumed at an epoch boundary sees the same order as an uninterrupted one.
-#[cfg(not(target_arch = "wasm32"))]
 fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
     if !shuffle {
         return (0..n).collect();
@@ -760,7 +776,6 @@ fn progress_bar(opts: &FitOptions, epoch: usize, steps: usize) -> Option<indicat
     Some(bar)
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn epoch_line(s: &EpochStats, total: usize, metrics: &[Metric]) -> String {
     let mut line = format!("epoch {}/{total}: loss {:.4}", s.epoch, s.loss);
     if let Some(a) = s.accuracy {
@@ -779,6 +794,37 @@ fn epoch_line(s: &EpochStats, total: usize, metrics: &[Metric]) -> String {
         s.seconds, s.samples_per_s
     ));
     line
+}
+
+/// No progress bar in the browser: there is no terminal.
+#[cfg(target_arch = "wasm32")]
+struct NoBar;
+
+#[cfg(target_arch = "wasm32")]
+impl NoBar {
+    fn set_position(&self, _: u64) {}
+    fn set_message(&self, _: String) {}
+    fn finish_and_clear(&self) {}
+}
+
+#[cfg(target_arch = "wasm32")]
+fn progress_bar(_: &FitOptions, _: usize, _: usize) -> Option<NoBar> {
+    None
+}
+
+/// Reads a one-element tensor without blocking a thread.
+async fn scalar(t: &Tensor) -> Result<f32> {
+    match t.to_vec_async::<f32>().await?.as_slice() {
+        [x] => Ok(*x),
+        v => Err(Error::invalid(
+            "item",
+            format!(
+                "tensor of shape {:?} has {} elements, not 1",
+                t.shape(),
+                v.len()
+            ),
+        )),
+    }
 }
 
 /// One-hot rows (positions, classes) for class labels; out-of-range labels give a zero row.
