@@ -607,6 +607,10 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     }
     let mut s = String::with_capacity(body.len() + 4096);
     s.push_str(PRELUDE);
+    // f32_from_bits: inf and NaN made at run time (browsers reject non-finite constants).
+    if let Some((_, float)) = crate::kernels::LIBRARY.iter().find(|(n, _)| *n == "float") {
+        s.push_str(float);
+    }
     if grads {
         s.push_str(GRADS);
     }
@@ -684,14 +688,14 @@ fn safe_pow(a: f32, b: f32) -> f32 {
     if (a == 0.0) {
         if (b > 0.0) { return 0.0; }
         if (b == 0.0) { return 1.0; }
-        return bitcast<f32>(0x7f800000u);
+        return f32_from_bits(0x7f800000u);
     }
     let r = exp2(b * log2(abs(a)));
     if (a > 0.0) {
         return r;
     }
     if (b != floor(b)) {
-        return bitcast<f32>(0x7fc00000u);
+        return f32_from_bits(0x7fc00000u);
     }
     let odd = abs(b - 2.0 * floor(b * 0.5)) == 1.0;
     return select(r, -r, odd);

@@ -89,8 +89,15 @@ try {
   // 2. kernel self-check: every kernel compiles with Chrome's WGSL compiler (Tint), and the
   // conformance subset (or every case, with --all) passes in the page.
   const sh = await page.evaluate(() => window.kiln.compileShaders());
-  check(sh.total > 0 && sh.errors.length === 0, `all ${sh.total} WGSL shader modules compile in Chromium`);
+  const compiled = sh.total - sh.skipped.length;
+  // Only kernels behind optional features may be left out (f16 and the native-only
+  // cooperative-matrix matmul); everything else kiln runs on the web must compile.
+  check(
+    compiled > 0 && sh.errors.length === 0 && sh.skipped.length <= 2,
+    `${compiled} of ${sh.total} WGSL shader modules compile in Chromium (${sh.skipped.length} need optional features)`,
+  );
   for (const e of sh.errors) console.log(`  ${e}`);
+  for (const k of sh.skipped) console.log(`  skipped ${k}`);
   const conf = await page.evaluate((all) => window.kiln.selfCheck(all), Boolean(args.all));
   summary.conformance = { total: conf.total, passed: conf.passed, seconds: conf.seconds, failures: conf.failures };
   check(conf.total > 0 && conf.passed === conf.total, `in-page conformance ${args.all ? '(all cases)' : 'subset'}: ${conf.passed}/${conf.total} passed in ${conf.seconds.toFixed(1)} s`);
