@@ -668,6 +668,68 @@ fn selected(opts: &BenchOptions, name: &str) -> bool {
         .is_none_or(|f| name.contains(f.as_str()))
 }
 
+/// Where one case's GPU time goes: its kernels, each with its dispatch count and total GPU
+/// seconds in one run (after two warm-up runs), as [`Context::realize_profiled`] measures.
+#[derive(Clone, Debug)]
+pub struct CaseProfile {
+    /// Case name.
+    pub name: String,
+    /// `(kernel, dispatches, seconds)`, most time first.
+    pub kernels: Vec<(String, usize, f64)>,
+}
+
+impl CaseProfile {
+    /// A table: kernel, dispatches, milliseconds and share of the case's GPU time.
+    pub fn table(&self) -> String {
+        let total: f64 = self.kernels.iter().map(|k| k.2).sum();
+        let mut s = format!(
+            "{} ({:.3} ms of GPU time in {} dispatches)\n",
+            self.name,
+            total * 1e3,
+            self.kernels.iter().map(|k| k.1).sum::<usize>()
+        );
+        for (kernel, n, sec) in &self.kernels {
+            s.push_str(&format!(
+                "  {kernel:<34} {n:>5} {:>11.3} ms {:>6.1} %\n",
+                sec * 1e3,
+                100.0 * sec / total.max(f64::MIN_POSITIVE)
+            ));
+        }
+        s
+    }
+}
+
+/// Profiles the cases that match `opts.filter` (ceilings aside): one run per case with a GPU
+/// timestamp pair around every dispatch. Needs timestamp queries.
+pub fn profile(ctx: &Context, opts: &BenchOptions) -> Result<Vec<CaseProfile>> {
+    let mut out = Vec::new();
+    for case in cases(ctx)?.into_iter().filter(|c| selected(opts, &c.name)) {
+        for _ in 0..2 {
+            let warm = (case.build)()?;
+            ctx.realize(&warm.iter().collect::<Vec<_>>())?;
+            ctx.synchronize()?;
+        }
+        let outs = (case.build)()?;
+        let times = ctx.realize_profiled(&outs.iter().collect::<Vec<_>>())?;
+        let mut by_kernel: Vec<(String, usize, f64)> = Vec::new();
+        for t in times {
+            match by_kernel.iter_mut().find(|k| k.0 == t.kernel) {
+                Some(k) => {
+                    k.1 += 1;
+                    k.2 += t.seconds;
+                }
+                None => by_kernel.push((t.kernel, 1, t.seconds)),
+            }
+        }
+        by_kernel.sort_by(|a, b| b.2.total_cmp(&a.2));
+        out.push(CaseProfile {
+            name: case.name.clone(),
+            kernels: by_kernel,
+        });
+    }
+    Ok(out)
+}
+
 /// Runs the cases that match `opts`, calling `progress(done, total, name)` before each. The
 /// ceiling cases run first and are always listed when `opts.ceilings` (every case's fraction
 /// needs them), whatever the filter.

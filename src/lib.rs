@@ -42,7 +42,7 @@ pub use context::{AdapterReport, Context, ContextOptions};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use executor::pool::MemoryStats;
-pub use executor::GpuTimer;
+pub use executor::{DispatchTime, GpuTimer};
 pub use kernels::attention::AttentionParams;
 pub use kernels::binary::BinaryOp;
 pub use kernels::norm::BatchNormTrain;

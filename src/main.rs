@@ -118,6 +118,10 @@ enum Command {
         /// Cold starts of each kind (medians are reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Instead of timing: one run of each selected case with GPU timestamps around every
+        /// dispatch, printed as a per-kernel breakdown.
+        #[arg(long)]
+        profile: bool,
     },
     /// Internal: one cold start for `kiln bench --cold-start`.
     #[command(hide = true)]
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
             no_ceilings,
             cold_start,
             runs,
+            profile,
         }) => {
             let opts = BenchOptions {
                 filter,
@@ -157,6 +162,8 @@ fn main() -> ExitCode {
             };
             if cold_start {
                 run_cold_start(json, runs)
+            } else if profile {
+                run_profile(&opts)
             } else {
                 run_bench(json, opts, lines)
             }
@@ -475,6 +482,19 @@ fn info() -> Result<(), Box<dyn std::error::Error>> {
     match Context::with_options(options) {
         Ok(ctx) => println!("kiln would use: {}", adapter_line(&ctx)),
         Err(e) => println!("kiln could not open any: {e}"),
+    }
+    Ok(())
+}
+
+fn run_profile(opts: &BenchOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let ctx = Context::new()?;
+    println!(
+        "# kiln bench --profile {} on {}",
+        bench::utc_date(),
+        adapter_line(&ctx)
+    );
+    for p in bench::profile(&ctx, opts)? {
+        println!("{}", p.table());
     }
     Ok(())
 }

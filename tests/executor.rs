@@ -320,3 +320,48 @@ fn gpu_timestamps_time_a_realization_when_the_adapter_has_them() {
     let secs = timer.read_seconds(&ctx).unwrap();
     assert!(secs > 0.0 && secs < 10.0, "implausible GPU time {secs} s");
 }
+
+/// `realize_profiled` times every dispatch (a fused group is one dispatch, named for its op
+/// count) on adapters with timestamp queries, and refuses clearly on the others (llvmpipe GL).
+#[test]
+fn profiled_realizations_time_each_dispatch_in_order_or_refuse_without_timestamps() {
+    let ctx = Context::new().unwrap();
+    ctx.set_poison_outputs(true);
+    let a = Tensor::from_slice(&ctx, &[1.0f32, -2.0, 3.0, -4.0, 5.0, 6.5], &[2, 3]).unwrap();
+    let b = Tensor::from_slice(&ctx, &[0.5f32, 1.5, -1.0, 2.0, 0.25, -3.0], &[3, 2]).unwrap();
+    // matmul, then relu and a scalar multiply fused into one kernel, then a sum.
+    let y = a
+        .matmul(&b)
+        .unwrap()
+        .relu()
+        .unwrap()
+        .mul_scalar(2.0)
+        .unwrap();
+    let s = y.sum_all().unwrap();
+    match ctx.realize_profiled(&[&s]) {
+        Ok(times) => {
+            assert!(ctx.has_timestamps());
+            let names: Vec<&str> = times.iter().map(|t| t.kernel.as_str()).collect();
+            assert_eq!(names, ["matmul", "fused[2]", "sum"], "{times:?}");
+            assert!(
+                times.iter().all(|t| t.seconds >= 0.0 && t.seconds < 10.0),
+                "{times:?}"
+            );
+        }
+        Err(e) => {
+            assert!(!ctx.has_timestamps(), "{e}");
+            assert!(e.to_string().contains("timestamp"), "{e}");
+        }
+    }
+    // The values are right either way (profiled, or realized by the read after a refusal).
+    let got = s.item::<f32>().unwrap();
+    let (av, bv) = (
+        [[1.0f32, -2.0, 3.0], [-4.0, 5.0, 6.5]],
+        [[0.5f32, 1.5], [-1.0, 2.0], [0.25, -3.0]],
+    );
+    let ab: Vec<f32> = (0..2)
+        .flat_map(|i| (0..2).map(move |j| (0..3).map(|k| av[i][k] * bv[k][j]).sum::<f32>()))
+        .collect();
+    let want: f32 = ab.iter().map(|v| 2.0 * v.max(0.0)).sum();
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+}

@@ -172,6 +172,90 @@ fn best_fit(free: &mut HashMap<u64, Vec<GpuBuffer>>, class: u64, most: u64) -> O
     free.get_mut(&size).and_then(Vec::pop)
 }
 
+/// Dispatches [`Context::realize_profiled`] times at most (two timestamps each; WebGPU allows
+/// 4,096 queries per set).
+pub const PROFILE_MAX_DISPATCHES: usize = 2048;
+
+/// One dispatch's GPU time, from [`Context::realize_profiled`].
+#[derive(Clone, Debug)]
+pub struct DispatchTime {
+    /// The kernel's op name, or `fused[<ops>]` for a generated elementwise kernel.
+    pub kernel: String,
+    /// Seconds between the start and the end of its compute pass.
+    pub seconds: f64,
+}
+
+/// The timestamp queries of a profiled realization and the buffers they are read through.
+pub(crate) struct ProfileQueries {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+    period_ns: f64,
+}
+
+impl ProfileQueries {
+    fn new(ctx: &Context) -> ProfileQueries {
+        let n = 2 * PROFILE_MAX_DISPATCHES as u64;
+        let device = ctx.device();
+        ProfileQueries {
+            set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kiln profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count: n as u32,
+            }),
+            resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kiln profile resolve"),
+                size: 8 * n,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            read: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kiln profile read"),
+                size: 8 * n,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            period_ns: f64::from(ctx.queue().get_timestamp_period()),
+        }
+    }
+
+    /// The first `2 * dispatches` timestamps, once the GPU is done.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read(&self, ctx: &Context, dispatches: usize) -> Result<Vec<u64>> {
+        if dispatches == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = 16 * dispatches as u64;
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.read
+            .slice(..bytes)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        ctx.poll_wait()?;
+        pollster::block_on(rx)
+            .map_err(|_| Error::Readback("profile map callback dropped".into()))?
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        let ticks = {
+            let view = self
+                .read
+                .slice(..bytes)
+                .get_mapped_range()
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            // (The mapped bytes need not be 8-aligned, so no cast.)
+            view.chunks_exact(8)
+                .map(|c| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(c);
+                    u64::from_le_bytes(w)
+                })
+                .collect::<Vec<u64>>()
+        };
+        self.read.unmap();
+        Ok(ticks)
+    }
+}
+
 struct Step<'a> {
     node: &'a Node,
     kernel: &'a Arc<dyn Kernel>,
@@ -324,15 +408,49 @@ impl Context {
     /// Computes every pending node the targets depend on, in one submission. Returns once the
     /// work is submitted, without waiting for the GPU.
     pub fn realize(&self, targets: &[&Tensor]) -> Result<()> {
-        self.realize_with(targets, None)
+        self.realize_with(targets, None, None)
     }
 
     /// [`Context::realize`], with GPU timestamps written around the work into `timer`.
     pub fn realize_timed(&self, targets: &[&Tensor], timer: &GpuTimer) -> Result<()> {
-        self.realize_with(targets, Some(timer))
+        self.realize_with(targets, Some(timer), None)
     }
 
-    fn realize_with(&self, targets: &[&Tensor], timer: Option<&GpuTimer>) -> Result<()> {
+    /// [`Context::realize`] with every dispatch in a compute pass of its own between two GPU
+    /// timestamps, and returns each dispatch's kernel and GPU time, in order (a fused group is
+    /// named `fused[<ops>]`). Needs timestamp queries (an [`Error::InvalidArgument`] naming
+    /// them otherwise, before anything runs); blocks until the GPU is done. At most
+    /// [`PROFILE_MAX_DISPATCHES`] dispatches are timed; the rest run untimed. Splitting passes
+    /// adds a little time per dispatch, so the sum can exceed a [`Context::realize_timed`]
+    /// figure slightly.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn realize_profiled(&self, targets: &[&Tensor]) -> Result<Vec<DispatchTime>> {
+        if !self.has_timestamps() {
+            return Err(Error::invalid(
+                "realize_profiled",
+                "the adapter has no timestamp queries",
+            ));
+        }
+        let queries = ProfileQueries::new(self);
+        let mut names = Vec::new();
+        self.realize_with(targets, None, Some((&queries, &mut names)))?;
+        let ticks = queries.read(self, names.len())?;
+        Ok(names
+            .into_iter()
+            .zip(ticks.chunks_exact(2))
+            .map(|(kernel, t)| DispatchTime {
+                kernel,
+                seconds: t[1].wrapping_sub(t[0]) as f64 * queries.period_ns * 1e-9,
+            })
+            .collect())
+    }
+
+    fn realize_with(
+        &self,
+        targets: &[&Tensor],
+        timer: Option<&GpuTimer>,
+        mut profile: Option<(&ProfileQueries, &mut Vec<String>)>,
+    ) -> Result<()> {
         let _guard = lock(&self.inner.realize_lock);
         self.take_uncaptured("an earlier operation")?;
 
@@ -604,6 +722,17 @@ impl Context {
         };
 
         // 6. Encode and submit.
+        let unit_names: Vec<String> = if profile.is_some() {
+            units
+                .iter()
+                .map(|u| match &u.fused {
+                    Some(f) => format!("fused[{}]", f.ops),
+                    None => steps[u.step].kernel.name().to_string(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(units.len());
         let mut pipelines = Vec::with_capacity(units.len());
         let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
@@ -728,6 +857,22 @@ impl Context {
                         timestamp_writes,
                     });
                     for (k, &i) in chunk.iter().enumerate() {
+                        if let Some((q, names)) = profile.as_mut() {
+                            // A pass of its own per timed dispatch, between two timestamps.
+                            if names.len() < PROFILE_MAX_DISPATCHES {
+                                let at = 2 * names.len() as u32;
+                                names.push(unit_names[i].clone());
+                                drop(pass);
+                                pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                    label: Some("kiln profiled dispatch"),
+                                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                        query_set: &q.set,
+                                        beginning_of_pass_write_index: Some(at),
+                                        end_of_pass_write_index: Some(at + 1),
+                                    }),
+                                });
+                            }
+                        }
                         let mut bound: Vec<&GpuBuffer> =
                             Vec::with_capacity(units[i].srcs.len() + assigned[i].len());
                         for (j, src) in units[i].srcs.iter().enumerate() {
@@ -759,6 +904,13 @@ impl Context {
                 if let (Some(t), true) = (timer, c + 1 == n_chunks) {
                     enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
                     enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 16);
+                }
+                if let (Some((q, names)), true) = (profile.as_ref(), c + 1 == n_chunks) {
+                    let n = names.len() as u32;
+                    if n > 0 {
+                        enc.resolve_query_set(&q.set, 0..2 * n, &q.resolve, 0);
+                        enc.copy_buffer_to_buffer(&q.resolve, 0, &q.read, 0, 16 * u64::from(n));
+                    }
                 }
                 self.queue().submit([enc.finish()]);
                 param_bufs.push(params);
