@@ -4,23 +4,99 @@
 //! broadcast by NumPy rules. A 1-D operand is promoted to a matrix (`a: [K] -> [1, K]`,
 //! `b: [K] -> [K, 1]`) through a free reshape, and the promoted dimension is removed from the
 //! result. Transposed operands are read through strides, never materialized.
+//!
+//! Two kernels, chosen per adapter and shape when the op is recorded ([`MatmulVariant`]):
+//! the portable scalar kernel (shaders/matmul.wgsl) and, where the adapter runs 8-wide
+//! subgroups (Mesa's CPU emulators on AVX2) and the operands' rows start on vec4 boundaries, a
+//! vec4 kernel whose lanes share A's rows through subgroup broadcasts (shaders/matmul_sg.wgsl,
+//! ~2.3x the scalar kernel's work per CPU-second there).
 
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
 use crate::kernels::{launch, put8};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
-use crate::{DType, Tensor};
+use crate::{Context, DType, Tensor};
+use std::cell::Cell;
 
 /// Rows of C one workgroup computes (must match `TILE_M` in shaders/matmul.wgsl).
 const TILE_M: usize = 64;
 /// Columns of C one workgroup computes (must match `TILE_N` in shaders/matmul.wgsl).
 const TILE_N: usize = 96;
 
+/// Rows of C one workgroup of the subgroup kernels computes (`TM` in shaders/matmul_sg.wgsl).
+const SG_TILE_M: usize = 32;
+
+/// The kernel a matmul runs. [`MatmulVariant::Auto`] (the default) picks per adapter and shape;
+/// the others force a kernel (for tests and benchmarks) where it can run, else the scalar one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatmulVariant {
+    /// Choose by the rules in [`Tensor::matmul_variant`].
+    #[default]
+    Auto,
+    /// The portable kernel: any shape, strides and adapter (shaders/matmul.wgsl).
+    Scalar,
+    /// vec4 loads, A's rows shared through subgroup broadcasts; 32 x 12 per invocation.
+    Subgroup,
+    /// The same with 32 x 8 per invocation (narrower tiles, more workgroups).
+    SubgroupNarrow,
+}
+
+thread_local! {
+    static FORCED: Cell<MatmulVariant> = const { Cell::new(MatmulVariant::Auto) };
+}
+
+/// Runs `f` with every matmul recorded on this thread using `variant` (where it can run; see
+/// [`Tensor::matmul_variant`]). For tests and benchmarks that must cover a given kernel.
+pub fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> R {
+    let old = FORCED.with(|c| c.replace(variant));
+    let out = f();
+    FORCED.with(|c| c.set(old));
+    out
+}
+
+/// Whether the adapter runs subgroups of exactly 8 invocations, so a workgroup of 8 is one
+/// subgroup whose lanes the subgroup kernels address by index.
+fn subgroups_of_8(ctx: &Context) -> bool {
+    let info = ctx.adapter_info();
+    ctx.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8
+}
+
+/// The variant to run for plan `p` on `ctx`, given a forced choice (`Auto` = none).
+fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
+    // vec4 rows: N (C's and B's rows) and each operand's contiguous dimension.
+    let a_contig = if p.sa_k == 1 { p.k } else { p.m };
+    let b_contig = if p.sb_n == 1 { p.n } else { p.k };
+    let aligned = p.n.is_multiple_of(4) && a_contig.is_multiple_of(4) && b_contig.is_multiple_of(4);
+    if !aligned || !subgroups_of_8(ctx) {
+        return MatmulVariant::Scalar;
+    }
+    match forced {
+        MatmulVariant::Auto => {
+            // The wide tile unless it would leave the CPU's threads too few workgroups, or
+            // narrower tiles waste less of the last column tile.
+            let count = numel(&p.batch) * p.m.div_ceil(SG_TILE_M);
+            let wide = count * p.n.div_ceil(96);
+            let narrow = count * p.n.div_ceil(64);
+            let waste = |w: usize| p.n.div_ceil(w) * w - p.n;
+            if wide >= 32 && waste(96) <= waste(64) + 32 {
+                MatmulVariant::Subgroup
+            } else if narrow >= wide {
+                MatmulVariant::SubgroupNarrow
+            } else {
+                MatmulVariant::Subgroup
+            }
+        }
+        v => v,
+    }
+}
+
 /// One recorded matmul: `C[b] = op(A[b]) @ op(B[b])`, `op` an optional transpose of the last
-/// two dimensions. The plan is made (and checked) when the op is recorded.
+/// two dimensions. The plan and the kernel are chosen (and checked) when the op is recorded.
 #[derive(Debug)]
-struct Matmul(Plan);
+struct Matmul(Plan, MatmulVariant);
 
 /// Everything the shader needs, derived from the (promoted, rank >= 2) operand shapes.
 #[derive(Debug, PartialEq, Eq)]
@@ -91,8 +167,13 @@ impl Kernel for Matmul {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
         let count = numel(&p.batch);
-        let tiles_m = p.m.div_ceil(TILE_M);
-        let tiles_n = p.n.div_ceil(TILE_N);
+        let (shader, entry, tile_m, tile_n) = match self.1 {
+            MatmulVariant::Subgroup => ("matmul_sg", "matmul_sg", SG_TILE_M, 96),
+            MatmulVariant::SubgroupNarrow => ("matmul_sg", "matmul_sg2", SG_TILE_M, 64),
+            _ => ("matmul", "matmul", TILE_M, TILE_N),
+        };
+        let tiles_m = p.m.div_ceil(tile_m);
+        let tiles_n = p.n.div_ceil(tile_n);
         let mut w = vec![0u32; 36];
         w[0] = p.m as u32;
         w[1] = p.n as u32;
@@ -108,10 +189,18 @@ impl Kernel for Matmul {
         put8(&mut w, 12, &p.batch);
         put8(&mut w, 20, &p.a_batch_strides);
         put8(&mut w, 28, &p.b_batch_strides);
+        let constants = if shader == "matmul_sg" {
+            vec![
+                ("TA", u32::from(p.sa_k != 1)),
+                ("TB", u32::from(p.sb_n != 1)),
+            ]
+        } else {
+            Vec::new()
+        };
         launch(
-            "matmul",
-            "matmul",
-            Vec::new(),
+            shader,
+            entry,
+            constants,
             2,
             w,
             (count * tiles_m * tiles_n) as u64,
@@ -144,6 +233,45 @@ impl Tensor {
     /// batch. Transposes are read through strides, not copied. A 1-D operand is a vector, for
     /// which transposition means nothing: its flag is ignored.
     pub fn matmul_t(&self, other: &Tensor, transpose_a: bool, transpose_b: bool) -> Result<Tensor> {
+        self.matmul_impl(other, transpose_a, transpose_b)
+            .map(|(c, _)| c)
+    }
+
+    /// The kernel [`Tensor::matmul_t`] would run for these operands on this adapter (given
+    /// any [`with_matmul_variant`] in force). The rules: the subgroup kernels need an adapter
+    /// with 8-wide subgroups and operands whose rows start on vec4 boundaries (N, and each
+    /// operand's contiguous dimension, multiples of 4); among them the 32 x 12 tile is the
+    /// default, and the 32 x 8 one serves products too small to give the 32 x 12 one 32
+    /// workgroups, or whose N it pads much less. Everything else runs the scalar kernel.
+    pub fn matmul_variant(
+        &self,
+        other: &Tensor,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<MatmulVariant> {
+        let a = match self.shape[..] {
+            [k] => vec![1, k],
+            _ => self.shape.clone(),
+        };
+        let b = match other.shape[..] {
+            [k] => vec![k, 1],
+            _ => other.shape.clone(),
+        };
+        let (ta, tb) = (
+            transpose_a && self.rank() > 1,
+            transpose_b && other.rank() > 1,
+        );
+        let p =
+            plan(&a, &b, ta, tb).map_err(|_| Error::shape("matmul", &self.shape, &other.shape))?;
+        Ok(choose(&self.ctx, &p, FORCED.with(Cell::get)))
+    }
+
+    fn matmul_impl(
+        &self,
+        other: &Tensor,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<(Tensor, MatmulVariant)> {
         const OP: &str = "matmul";
         self.check_dtype(OP, DType::F32)?;
         other.check_dtype(OP, DType::F32)?;
@@ -182,18 +310,19 @@ impl Tensor {
         if !b_vector {
             result.push(p.n);
         }
+        let variant = choose(&self.ctx, &p, FORCED.with(Cell::get));
         let c = Tensor::from_op(
             &self.ctx,
-            Matmul(p),
+            Matmul(p, variant),
             vec![a.clone(), b.clone()],
             full.clone(),
             DType::F32,
         )?;
         let c = record1(c, &[&a, &b], MatmulBackward { ta, tb });
         if result == full {
-            Ok(c)
+            Ok((c, variant))
         } else {
-            c.reshape(&result)
+            Ok((c.reshape(&result)?, variant))
         }
     }
 }

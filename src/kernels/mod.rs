@@ -40,6 +40,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("fill", include_str!("../../shaders/fill.wgsl")),
     ("layer_norm", include_str!("../../shaders/layer_norm.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    ("matmul_sg", include_str!("../../shaders/matmul_sg.wgsl")),
     ("optim", include_str!("../../shaders/optim.wgsl")),
     ("permute", include_str!("../../shaders/permute.wgsl")),
     ("pool", include_str!("../../shaders/pool.wgsl")),
