@@ -75,18 +75,20 @@ fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
     }
     match forced {
         MatmulVariant::Auto => {
-            // The wide tile unless it would leave the CPU's threads too few workgroups, or
-            // narrower tiles waste less of the last column tile.
-            let count = numel(&p.batch) * p.m.div_ceil(SG_TILE_M);
-            let wide = count * p.n.div_ceil(96);
-            let narrow = count * p.n.div_ceil(64);
-            let waste = |w: usize| p.n.div_ceil(w) * w - p.n;
-            if wide >= 32 && waste(96) <= waste(64) + 32 {
+            // Estimated time of each tile width: rounds of workgroups over the CPU's threads
+            // (lavapipe runs one workgroup per thread at a time) times a workgroup's cost,
+            // which grows with its columns; the 32 x 12 tile does ~10 % more work per
+            // CPU-second than the 32 x 8 one (measured at 1024³), so it wins unless it pads N
+            // more or leaves threads idle.
+            let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+            let rows = numel(&p.batch) * p.m.div_ceil(SG_TILE_M);
+            let cost = |width: usize, speed: usize| {
+                (rows * p.n.div_ceil(width)).div_ceil(threads) * width * 100 / speed
+            };
+            if cost(96, 110) <= cost(64, 100) {
                 MatmulVariant::Subgroup
-            } else if narrow >= wide {
-                MatmulVariant::SubgroupNarrow
             } else {
-                MatmulVariant::Subgroup
+                MatmulVariant::SubgroupNarrow
             }
         }
         v => v,
@@ -240,9 +242,10 @@ impl Tensor {
     /// The kernel [`Tensor::matmul_t`] would run for these operands on this adapter (given
     /// any [`with_matmul_variant`] in force). The rules: the subgroup kernels need an adapter
     /// with 8-wide subgroups and operands whose rows start on vec4 boundaries (N, and each
-    /// operand's contiguous dimension, multiples of 4); among them the 32 x 12 tile is the
-    /// default, and the 32 x 8 one serves products too small to give the 32 x 12 one 32
-    /// workgroups, or whose N it pads much less. Everything else runs the scalar kernel.
+    /// operand's contiguous dimension, multiples of 4); between them, the one with the smaller
+    /// estimated time from the workgroup count over the CPU's threads, the columns each
+    /// workgroup computes (padding included) and their measured speeds. Everything else runs
+    /// the scalar kernel.
     pub fn matmul_variant(
         &self,
         other: &Tensor,
