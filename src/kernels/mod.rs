@@ -27,7 +27,22 @@ use crate::graph::Launch;
 /// run time (and works the same in a browser).
 pub const SHADERS: &[(&str, &str)] = &[
     ("activation", include_str!("../../shaders/activation.wgsl")),
-    ("attention", include_str!("../../shaders/attention.wgsl")),
+    // The attention kernels with one of two tails: plain row loads, or loads shared through
+    // subgroups (for adapters with 8-wide subgroups).
+    (
+        "attention",
+        concat!(
+            include_str!("../../shaders/attention.wgsl"),
+            include_str!("../../shaders/attention_plain.wgsl")
+        ),
+    ),
+    (
+        "attention_sg",
+        concat!(
+            include_str!("../../shaders/attention.wgsl"),
+            include_str!("../../shaders/attention_sg.wgsl")
+        ),
+    ),
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
