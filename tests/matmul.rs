@@ -272,10 +272,11 @@ fn matmul_rejects_mismatched_and_scalar_operands() {
 }
 
 /// Every kernel a matmul can run, forced one at a time.
-const VARIANTS: [MatmulVariant; 3] = [
+const VARIANTS: [MatmulVariant; 4] = [
     MatmulVariant::Scalar,
     MatmulVariant::Subgroup,
     MatmulVariant::SubgroupNarrow,
+    MatmulVariant::Tiled,
 ];
 
 /// Whether this adapter can run the subgroup kernels (8-wide subgroups), so forcing one of
@@ -302,10 +303,12 @@ fn check_forced(
         let ctx = ctx();
         let a = Tensor::from_slice(ctx, &vec![0.0f32; a_shape.iter().product()], a_shape).unwrap();
         let b = Tensor::from_slice(ctx, &vec![0.0f32; b_shape.iter().product()], b_shape).unwrap();
-        let want = if has_subgroups_of_8() {
-            variant
-        } else {
-            MatmulVariant::Scalar
+        // The scalar and tiled kernels run anywhere; the subgroup ones need the adapter.
+        let want = match variant {
+            MatmulVariant::Subgroup | MatmulVariant::SubgroupNarrow if !has_subgroups_of_8() => {
+                MatmulVariant::Scalar
+            }
+            v => v,
         };
         assert_eq!(
             a.matmul_variant(&b, ta, tb).unwrap(),
@@ -352,6 +355,27 @@ fn every_matmul_variant_matches_reference_with_transposes_and_batches() {
             seed + 6,
         );
     }
+}
+
+#[test]
+fn tiled_matmul_matches_reference_on_any_shape_and_transpose() {
+    // The workgroup-tiled kernel takes any shape and strides: sizes off its 64 x 64 x 16 tiles,
+    // single rows and columns, transposes, batches with broadcasting.
+    let t = MatmulVariant::Tiled;
+    for (i, &(m, n, k)) in [(1, 1, 1), (7, 13, 5), (65, 17, 33), (130, 67, 100)]
+        .iter()
+        .enumerate()
+    {
+        for (j, (ta, tb)) in [(false, false), (false, true), (true, false), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
+            let (a, b) = (stored(&[], m, k, ta), stored(&[], k, n, tb));
+            check_forced(t, &a, &b, ta, tb, 1100 + 10 * i as u64 + j as u64);
+        }
+    }
+    check_forced(t, &[2, 1, 7, 5], &[3, 6, 7], true, true, 1150);
+    check_forced(t, &[3, 131, 30], &[30, 97], false, false, 1151);
 }
 
 #[test]

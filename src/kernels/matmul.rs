@@ -26,6 +26,9 @@ const TILE_N: usize = 96;
 
 /// Rows of C one workgroup of the subgroup kernels computes (`TM` in shaders/matmul_sg.wgsl).
 const SG_TILE_M: usize = 32;
+/// Rows and columns of C one workgroup of the tiled GPU kernel computes (`GT` in
+/// shaders/matmul.wgsl).
+const TILE_G: usize = 64;
 
 /// The kernel a matmul runs. [`MatmulVariant::Auto`] (the default) picks per adapter and shape;
 /// the others force a kernel (for tests and benchmarks) where it can run, else the scalar one.
@@ -40,6 +43,9 @@ pub enum MatmulVariant {
     Subgroup,
     /// The same with 32 x 8 per invocation (narrower tiles, more workgroups).
     SubgroupNarrow,
+    /// The GPU habit: 64 x 64 tiles staged through workgroup memory, 4 x 4 per invocation
+    /// (shaders/matmul.wgsl `matmul_tiled`); any shape and strides.
+    Tiled,
 }
 
 thread_local! {
@@ -66,6 +72,15 @@ fn subgroups_of_8(ctx: &Context) -> bool {
 
 /// The variant to run for plan `p` on `ctx`, given a forced choice (`Auto` = none).
 fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
+    let gpu = matches!(
+        ctx.adapter_info().device_type,
+        wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+    );
+    match forced {
+        MatmulVariant::Tiled | MatmulVariant::Scalar => return forced,
+        MatmulVariant::Auto if gpu => return MatmulVariant::Tiled,
+        _ => {}
+    }
     // vec4 rows: N (C's and B's rows) and each operand's contiguous dimension.
     let a_contig = if p.sa_k == 1 { p.k } else { p.m };
     let b_contig = if p.sb_n == 1 { p.n } else { p.k };
@@ -172,6 +187,7 @@ impl Kernel for Matmul {
         let (shader, entry, tile_m, tile_n) = match self.1 {
             MatmulVariant::Subgroup => ("matmul_sg", "matmul_sg", SG_TILE_M, 96),
             MatmulVariant::SubgroupNarrow => ("matmul_sg", "matmul_sg2", SG_TILE_M, 64),
+            MatmulVariant::Tiled => ("matmul", "matmul_tiled", TILE_G, TILE_G),
             _ => ("matmul", "matmul", TILE_M, TILE_N),
         };
         let tiles_m = p.m.div_ceil(tile_m);
@@ -387,6 +403,9 @@ mod tests {
         let src = crate::kernels::shader_source("matmul").unwrap_or_default();
         assert!(src.contains(&format!("const TILE_M: u32 = {TILE_M}u;")));
         assert!(src.contains(&format!("const TILE_N: u32 = {TILE_N}u;")));
+        assert!(src.contains(&format!("const GT: u32 = {TILE_G}u;")));
+        let sg = crate::kernels::shader_source("matmul_sg").unwrap_or_default();
+        assert!(sg.contains(&format!("const TM: u32 = {SG_TILE_M}u;")));
     }
 
     #[test]
