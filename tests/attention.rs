@@ -350,15 +350,13 @@ fn every_attention_variant_matches_the_reference_forward_and_backward() {
             let seed = 200 + 10 * i as u64;
             // Head dim 100: 25 vec4 chunks, so the last lane group loads one real chunk.
             check_forward(&Case::new(1, 2, 2, 33, 40, 100, 100), seed);
-            // 8 rows per invocation, grouped heads, causal with a -inf mask.
+            // 8 rows per invocation, grouped heads, a -inf mask. (Shapes whose pipelines other
+            // tests build too, to keep this binary's compile time down.)
             check_forward(
-                &Case::new(1, 2, 1, 140, 37, 8, 8)
-                    .causal()
-                    .mask(&[1, 2, 140, 37], true),
+                &Case::new(1, 2, 1, 140, 37, 8, 8).mask(&[1, 2, 140, 37], true),
                 seed + 1,
             );
             check_backward(&Case::new(1, 4, 2, 3, 4, 8, 6), seed + 2);
-            check_backward(&Case::new(1, 1, 1, 3, 260, 8, 8), seed + 3);
         });
     }
 }
