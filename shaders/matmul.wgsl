@@ -12,8 +12,9 @@
 // arithmetic on registers runs 8 lanes at a time, so the kernel loads as few elements per FMA as
 // it can. Each invocation keeps a TM x TN = 32 x 12 block of C in registers (32 `Row`s of three
 // vec4s) and per step of k loads 32 values of A and 12 of B for 384 FMAs. There is no shared
-// memory and no barrier (on lavapipe those only add cost). Real GPUs would prefer a
-// shared-memory variant with smaller per-invocation tiles; that can come as another entry point.
+// memory and no barrier (on lavapipe those only add cost). This is the portable fallback:
+// adapters with 8-wide subgroups run shaders/matmul_sg.wgsl when the rows are vec4-aligned, and
+// real GPUs run `matmul_tiled` below (shared-memory tiles); src/kernels/matmul.rs chooses.
 // The code is unrolled by hand: written as loops over arrays, Mesa does not unroll it and the
 // kernel runs ~4x slower. Measured at 1024^3 on lavapipe, in GFLOP/s per CPU-second, with tiles
 // TM x TN per invocation: 4 x 4: 2.7, 8 x 8: 5.0, 16 x 16: 7.4, 32 x 8: 7.8, 32 x 12: 9.2,
