@@ -5,11 +5,12 @@
 //! `b: [K] -> [K, 1]`) through a free reshape, and the promoted dimension is removed from the
 //! result. Transposed operands are read through strides, never materialized.
 //!
-//! Two kernels, chosen per adapter and shape when the op is recorded ([`MatmulVariant`]):
-//! the portable scalar kernel (shaders/matmul.wgsl) and, where the adapter runs 8-wide
-//! subgroups (Mesa's CPU emulators on AVX2) and the operands' rows start on vec4 boundaries, a
-//! vec4 kernel whose lanes share A's rows through subgroup broadcasts (shaders/matmul_sg.wgsl,
-//! ~2.3x the scalar kernel's work per CPU-second there).
+//! The kernel is chosen per adapter and shape when the op is recorded ([`MatmulVariant`]): on
+//! discrete and integrated GPUs a workgroup-tiled kernel (shared-memory tiles); where the
+//! adapter runs 8-wide subgroups (Mesa's CPU emulators on AVX2) and the operands' rows start on
+//! vec4 boundaries, a vec4 kernel whose lanes share A's rows through subgroup broadcasts
+//! (shaders/matmul_sg.wgsl, ~2.3x the scalar kernel's work per CPU-second there); elsewhere the
+//! portable register-tiled scalar kernel (shaders/matmul.wgsl).
 
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::{Error, Result};
@@ -18,6 +19,7 @@ use crate::kernels::{launch, put8};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{Context, DType, Tensor};
 use std::cell::Cell;
+use std::sync::OnceLock;
 
 /// Rows of C one workgroup computes (must match `TILE_M` in shaders/matmul.wgsl).
 const TILE_M: usize = 64;
@@ -95,7 +97,10 @@ fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
             // which grows with its columns; the 32 x 12 tile does ~10 % more work per
             // CPU-second than the 32 x 8 one (measured at 1024³), so it wins unless it pads N
             // more or leaves threads idle.
-            let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+            static THREADS: OnceLock<usize> = OnceLock::new();
+            let threads = *THREADS.get_or_init(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            });
             let rows = numel(&p.batch) * p.m.div_ceil(SG_TILE_M);
             let cost = |width: usize, speed: usize| {
                 (rows * p.n.div_ceil(width)).div_ceil(threads) * width * 100 / speed
@@ -256,7 +261,8 @@ impl Tensor {
     }
 
     /// The kernel [`Tensor::matmul_t`] would run for these operands on this adapter (given
-    /// any [`with_matmul_variant`] in force). The rules: the subgroup kernels need an adapter
+    /// any [`with_matmul_variant`] in force). The rules: discrete and integrated GPUs run the
+    /// workgroup-tiled kernel (any shape); otherwise the subgroup kernels need an adapter
     /// with 8-wide subgroups and operands whose rows start on vec4 boundaries (N, and each
     /// operand's contiguous dimension, multiples of 4); between them, the one with the smaller
     /// estimated time from the workgroup count over the CPU's threads, the columns each
