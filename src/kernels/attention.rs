@@ -44,10 +44,15 @@ thread_local! {
 /// Runs `f` with every attention op recorded on this thread using `variant` where the adapter
 /// can run it (an op's backward kernels use the build its forward used).
 pub fn with_attention_variant<R>(variant: AttentionVariant, f: impl FnOnce() -> R) -> R {
-    let old = FORCED.with(|c| c.replace(variant));
-    let out = f();
-    FORCED.with(|c| c.set(old));
-    out
+    /// Restores the previous choice when dropped, also when `f` panics.
+    struct Restore(AttentionVariant);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(variant)));
+    f()
 }
 
 /// The variant attention ops recorded now on this thread run on `ctx`: subgroup-shared loads

@@ -57,10 +57,15 @@ thread_local! {
 /// Runs `f` with every matmul recorded on this thread using `variant` (where it can run; see
 /// [`Tensor::matmul_variant`]). For tests and benchmarks that must cover a given kernel.
 pub fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> R {
-    let old = FORCED.with(|c| c.replace(variant));
-    let out = f();
-    FORCED.with(|c| c.set(old));
-    out
+    /// Restores the previous choice when dropped, also when `f` panics.
+    struct Restore(MatmulVariant);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(variant)));
+    f()
 }
 
 /// Whether the adapter runs subgroups of exactly 8 invocations, so a workgroup of 8 is one
