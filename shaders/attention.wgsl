@@ -32,6 +32,10 @@
 //    from storage (whose loads cost the same as workgroup memory's there). Workgroup memory
 //    holds each invocation's scores of the current tile of 16 keys (its own slots: no barrier
 //    needed), so the forward rescales its accumulators once per tile instead of once per key.
+// This file is not a module by itself: src/kernels/mod.rs appends shaders/attention_plain.wgsl
+// (module "attention") or shaders/attention_sg.wgsl (module "attention_sg"), which define
+// lane_id and the fetch_*_shared row loads of the hot loops (plain, or shared across 8-wide
+// subgroups).
 // Workgroup size 32 (WG): with 8 (4) rows each, a workgroup covers a block of 256 (128) queries
 // (keys in the dK/dV kernel): a sequence of 1024 spreads over 4 (8) workgroups per head. A
 // multiple of every SIMD width. Row r of an invocation is row lid + WG · r of its block; rows
@@ -248,6 +252,7 @@ fn attention(
     var acc: Rows; // y rows, unnormalized (rows 0-3 "lo", 4-7 "hi")
     var x: Row;    // the k or v row in use
     var tmp: Row;
+    let lane = lane_id(lid);
     let hd = head_of(wid.y * nwg.x + wid.x, p.hq);
     if (!hd.live) {
         return;
@@ -289,7 +294,7 @@ fn attention(
         var xhi = vec4<f32>(NO_MAX);
         for (var jl = 0u; jl < nk; jl++) {
             let j = t0 + jl;
-            fetch_k(&x, krow + j);
+            fetch_k_shared(&x, krow + j, lane);
             var slo = dots4(&qr, 0u, &x, HD4);
             var shi = vec4<f32>(NO_MAX);
             if (ROWS8 != 0u) {
@@ -328,7 +333,7 @@ fn attention(
             let phi = exp2(stash[slot + 2u * jl + 1u] - mhi);
             llo += plo;
             lhi += phi;
-            fetch_v(&x, krow + t0 + jl);
+            fetch_v_shared(&x, krow + t0 + jl, lane);
             axpys4(&acc, 0u, plo, &x, HDV4);
             if (ROWS8 != 0u) {
                 axpys4(&acc, 4u, phi, &x, HDV4);
@@ -413,6 +418,7 @@ fn attention_backward_q(
     var xk: Row;
     var xv: Row;
     var tmp: Row;
+    let lane = lane_id(lid);
     let hd = head_of(wid.y * nwg.x + wid.x, p.hq);
     if (!hd.live) {
         return;
@@ -456,8 +462,8 @@ fn attention_backward_q(
     }
     let krow = bkv * p.skv;
     for (var j = 0u; j < kend; j++) {
-        fetch_k(&xk, krow + j);
-        fetch_v(&xv, krow + j);
+        fetch_k_shared(&xk, krow + j, lane);
+        fetch_v_shared(&xv, krow + j, lane);
         var slo = dots4(&qr, 0u, &xk, HD4);
         if (MASKED != 0u) {
             slo += mask_rows(b, h, clo, j);
@@ -513,6 +519,7 @@ fn attention_backward_kv(
     var xg: Row;
     var tmp: Row;
     let hkv = p.hq / p.group;
+    let lane = lane_id(lid);
     let hd = head_of(wid.y * nwg.x + wid.x, hkv);
     if (!hd.live) {
         return;
@@ -546,8 +553,8 @@ fn attention_backward_kv(
         let h = hd.h * p.group + hh;
         let qrow = (b * p.hq + h) * p.sq;
         for (var i = istart; i < p.sq; i++) {
-            fetch_q(&xq, qrow + i);
-            fetch_gy(&xg, qrow + i);
+            fetch_q_shared(&xq, qrow + i, lane);
+            fetch_gy_shared(&xg, qrow + i, lane);
             let st = stats[qrow + i];
             var slo = dots4(&kr, 0u, &xq, HD4);
             if (MASKED != 0u) {

@@ -12,8 +12,9 @@
 // arithmetic on registers runs 8 lanes at a time, so the kernel loads as few elements per FMA as
 // it can. Each invocation keeps a TM x TN = 32 x 12 block of C in registers (32 `Row`s of three
 // vec4s) and per step of k loads 32 values of A and 12 of B for 384 FMAs. There is no shared
-// memory and no barrier (on lavapipe those only add cost). Real GPUs would prefer a
-// shared-memory variant with smaller per-invocation tiles; that can come as another entry point.
+// memory and no barrier (on lavapipe those only add cost). This is the portable fallback:
+// adapters with 8-wide subgroups run shaders/matmul_sg.wgsl when the rows are vec4-aligned, and
+// real GPUs run `matmul_tiled` below (shared-memory tiles); src/kernels/matmul.rs chooses.
 // The code is unrolled by hand: written as loops over arrays, Mesa does not unroll it and the
 // kernel runs ~4x slower. Measured at 1024^3 on lavapipe, in GFLOP/s per CPU-second, with tiles
 // TM x TN per invocation: 4 x 4: 2.7, 8 x 8: 5.0, 16 x 16: 7.4, 32 x 8: 7.8, 32 x 12: 9.2,
@@ -284,4 +285,113 @@ fn matmul(
     store_row(c_off, m0 + 29u, n0, r29);
     store_row(c_off, m0 + 30u, n0, r30);
     store_row(c_off, m0 + 31u, n0, r31);
+}
+
+// ---- workgroup-tiled kernel for real GPUs ------------------------------------------------------
+// The GPU habit, chosen on discrete and integrated GPUs (src/kernels/matmul.rs): a workgroup of
+// 16 x 16 invocations owns a 64 x 64 tile of C; per step of TK = 16 along k, all 256 invocations
+// stage a 64 x 16 slice of op(A) and a 16 x 64 slice of op(B) in workgroup memory (4 elements
+// each, zero outside the matrices, any strides), then each invocation accumulates a 4 x 4 block
+// of C from it: 16 FMAs per 2 workgroup-memory vec4 reads. On a CPU emulator the two barriers
+// per step cost more than they save (see the top of this file), so there it is used only when
+// tests force it.
+const GT: u32 = 64u; // rows and columns of C per workgroup (= TILE_G in src/kernels/matmul.rs)
+const GK: u32 = 16u; // depth of one staged step
+
+// Staged slices, k-major: g_a[k][m / 4] holds op(A)[m0 + m .. m0 + m + 3, k0 + k] as a vec4,
+// g_b[k][n / 4] holds op(B)[k0 + k, n0 + n .. n0 + n + 3]. 2 x 16 x 16 vec4 = 8 KiB.
+var<workgroup> g_a: array<array<vec4<f32>, 16>, 16>;
+var<workgroup> g_b: array<array<vec4<f32>, 16>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    // Linear workgroup index -> (batch, tile row, tile column); uniform over the workgroup, so
+    // spare workgroups still pass every barrier (`live` guards their loads and stores).
+    let wg = wid.y * nwg.x + wid.x;
+    let tn = wg % p.tiles_n;
+    let rest = wg / p.tiles_n;
+    let tm = rest % p.tiles_m;
+    let batch = rest / p.tiles_m;
+    let live = batch < p.batch_count;
+    var rem = batch;
+    var a_off = 0u;
+    var b_off = 0u;
+    if (live) {
+        for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
+            let i = u32(d);
+            let size = p.batch_shape[i >> 2u][i & 3u];
+            let coord = rem % size;
+            rem = rem / size;
+            a_off += coord * p.a_batch[i >> 2u][i & 3u];
+            b_off += coord * p.b_batch[i >> 2u][i & 3u];
+        }
+    }
+    let m0 = tm * GT;
+    let n0 = tn * GT;
+    // Staging assignment: invocation li loads 4 consecutive rows of op(A) at one k (a vec4 of
+    // g_a) and 4 consecutive columns of op(B) at one k (a vec4 of g_b).
+    let sk = li / 16u;        // k within the step
+    let sq = li % 16u;        // which group of 4 rows (columns)
+    var acc0 = vec4<f32>(0.0); // C rows m0 + 4 ty + i, columns n0 + 4 tx .. + 3
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < p.k; k0 += GK) {
+        let k = k0 + sk;
+        var av4 = vec4<f32>(0.0);
+        var bv4 = vec4<f32>(0.0);
+        if (live && k < p.k) {
+            let ka = a_off + k * p.sa_k;
+            let kb = b_off + k * p.sb_k;
+            for (var e = 0u; e < 4u; e++) {
+                let m = m0 + 4u * sq + e;
+                if (m < p.m) {
+                    av4[e] = a[ka + m * p.sa_m];
+                }
+                let n = n0 + 4u * sq + e;
+                if (n < p.n) {
+                    bv4[e] = b[kb + n * p.sb_n];
+                }
+            }
+        }
+        g_a[sk][sq] = av4;
+        g_b[sk][sq] = bv4;
+        workgroupBarrier();
+        for (var kk = 0u; kk < GK; kk++) {
+            let x = g_a[kk][lid.y];
+            let y = g_b[kk][lid.x];
+            acc0 = fma(vec4<f32>(x.x), y, acc0);
+            acc1 = fma(vec4<f32>(x.y), y, acc1);
+            acc2 = fma(vec4<f32>(x.z), y, acc2);
+            acc3 = fma(vec4<f32>(x.w), y, acc3);
+        }
+        workgroupBarrier();
+    }
+    if (live) {
+        let c_off = batch * p.m * p.n;
+        let n = n0 + 4u * lid.x;
+        let m = m0 + 4u * lid.y;
+        store_tiled(c_off, m, n, acc0);
+        store_tiled(c_off, m + 1u, n, acc1);
+        store_tiled(c_off, m + 2u, n, acc2);
+        store_tiled(c_off, m + 3u, n, acc3);
+    }
+}
+
+// Stores columns n .. n + 3 of row m of C, those in range.
+fn store_tiled(c_off: u32, m: u32, n: u32, v: vec4<f32>) {
+    if (m >= p.m) {
+        return;
+    }
+    let base = c_off + m * p.n;
+    for (var e = 0u; e < 4u; e++) {
+        if (n + e < p.n) {
+            c[base + n + e] = v[e];
+        }
+    }
 }

@@ -3,7 +3,9 @@
 mod common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng};
-use kiln::kernels::attention::AttentionParams;
+use kiln::kernels::attention::{
+    attention_variant, with_attention_variant, AttentionParams, AttentionVariant,
+};
 use kiln::reference::attention as reference;
 use kiln::{Error, Tensor};
 
@@ -323,6 +325,40 @@ fn attention_gradients_cover_many_key_and_query_blocks() {
             .mask(&[9, 130], true),
         133,
     );
+}
+
+#[test]
+fn every_attention_variant_matches_the_reference_forward_and_backward() {
+    // Whatever the adapter picks by default, force each build: plain row loads, and loads
+    // shared across 8-wide subgroups (which runs wherever the adapter has them).
+    let ctx = ctx();
+    let info = ctx.adapter_info();
+    let sg8 = ctx.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8;
+    for (i, variant) in [AttentionVariant::Plain, AttentionVariant::Subgroup]
+        .into_iter()
+        .enumerate()
+    {
+        with_attention_variant(variant, || {
+            let want = if sg8 {
+                variant
+            } else {
+                AttentionVariant::Plain
+            };
+            assert_eq!(attention_variant(ctx), want);
+            let seed = 200 + 10 * i as u64;
+            // Head dim 100: 25 vec4 chunks, so the last lane group loads one real chunk.
+            check_forward(&Case::new(1, 2, 2, 33, 40, 100, 100), seed);
+            // 8 rows per invocation, grouped heads, a -inf mask. (Shapes whose pipelines other
+            // tests build too, to keep this binary's compile time down.)
+            check_forward(
+                &Case::new(1, 2, 1, 140, 37, 8, 8).mask(&[1, 2, 140, 37], true),
+                seed + 1,
+            );
+            check_backward(&Case::new(1, 4, 2, 3, 4, 8, 6), seed + 2);
+        });
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{assert_close, ctx, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use kiln::kernels::matmul::{with_matmul_variant, MatmulVariant};
 use kiln::reference::matmul as reference;
 use kiln::{Error, Tensor};
 
@@ -268,4 +269,165 @@ fn matmul_rejects_mismatched_and_scalar_operands() {
         matches!(err, Error::InvalidArgument { op: "matmul", .. }),
         "{err}"
     );
+}
+
+/// Every kernel a matmul can run, forced one at a time.
+const VARIANTS: [MatmulVariant; 4] = [
+    MatmulVariant::Scalar,
+    MatmulVariant::Subgroup,
+    MatmulVariant::SubgroupNarrow,
+    MatmulVariant::Tiled,
+];
+
+/// Whether this adapter can run the subgroup kernels (8-wide subgroups), so forcing one of
+/// them must actually run it on operands with vec4-aligned rows.
+fn has_subgroups_of_8() -> bool {
+    let ctx = ctx();
+    let info = ctx.adapter_info();
+    ctx.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8
+}
+
+/// `check` under a forced variant, first asserting that the variant really runs (or that the
+/// scalar kernel stands in where the adapter or the operands' alignment rule it out).
+fn check_forced(
+    variant: MatmulVariant,
+    a_shape: &[usize],
+    b_shape: &[usize],
+    ta: bool,
+    tb: bool,
+    seed: u64,
+) {
+    with_matmul_variant(variant, || {
+        let ctx = ctx();
+        let a = Tensor::from_slice(ctx, &vec![0.0f32; a_shape.iter().product()], a_shape).unwrap();
+        let b = Tensor::from_slice(ctx, &vec![0.0f32; b_shape.iter().product()], b_shape).unwrap();
+        // The scalar and tiled kernels run anywhere; the subgroup ones need the adapter.
+        let want = match variant {
+            MatmulVariant::Subgroup | MatmulVariant::SubgroupNarrow if !has_subgroups_of_8() => {
+                MatmulVariant::Scalar
+            }
+            v => v,
+        };
+        assert_eq!(
+            a.matmul_variant(&b, ta, tb).unwrap(),
+            want,
+            "{a_shape:?} @ {b_shape:?}"
+        );
+        check(a_shape, b_shape, ta, tb, false, seed);
+    });
+}
+
+#[test]
+fn every_matmul_variant_matches_reference_on_ragged_vec4_aligned_shapes() {
+    // M, N, K multiples of 4 (what the subgroup kernels need) but not of any tile: 32 rows,
+    // 64 or 96 columns; also single rows, and several tiles in every direction.
+    let sizes = [(1, 4, 4), (5, 8, 12), (37, 100, 44), (68, 196, 132)];
+    for (v, variant) in VARIANTS.into_iter().enumerate() {
+        for (i, &(m, n, k)) in sizes.iter().enumerate() {
+            let seed = 800 + 10 * v as u64 + i as u64;
+            check_forced(variant, &[m, k], &[k, n], false, false, seed);
+        }
+    }
+}
+
+#[test]
+fn every_matmul_variant_matches_reference_with_transposes_and_batches() {
+    for (v, variant) in VARIANTS.into_iter().enumerate() {
+        let seed = 900 + 20 * v as u64;
+        for (j, (ta, tb)) in [(false, true), (true, false), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
+            // op(A) (36, 44), op(B) (44, 100), stored transposed where asked.
+            let (a, b) = (stored(&[], 36, 44, ta), stored(&[], 44, 100, tb));
+            check_forced(variant, &a, &b, ta, tb, seed + j as u64);
+        }
+        // Batched, with broadcasting, transposed and not.
+        check_forced(variant, &[3, 37, 44], &[44, 100], false, false, seed + 5);
+        check_forced(
+            variant,
+            &[2, 1, 20, 36],
+            &[3, 100, 20],
+            true,
+            true,
+            seed + 6,
+        );
+    }
+}
+
+#[test]
+fn tiled_matmul_matches_reference_on_any_shape_and_transpose() {
+    // The workgroup-tiled kernel takes any shape and strides: sizes off its 64 x 64 x 16 tiles,
+    // single rows and columns, transposes, batches with broadcasting.
+    let t = MatmulVariant::Tiled;
+    for (i, &(m, n, k)) in [(1, 1, 1), (7, 13, 5), (65, 17, 33), (130, 67, 100)]
+        .iter()
+        .enumerate()
+    {
+        for (j, (ta, tb)) in [(false, false), (false, true), (true, false), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
+            let (a, b) = (stored(&[], m, k, ta), stored(&[], k, n, tb));
+            check_forced(t, &a, &b, ta, tb, 1100 + 10 * i as u64 + j as u64);
+        }
+    }
+    check_forced(t, &[2, 1, 7, 5], &[3, 6, 7], true, true, 1150);
+    check_forced(t, &[3, 131, 30], &[30, 97], false, false, 1151);
+}
+
+#[test]
+fn every_matmul_variant_has_the_reference_gradients() {
+    // L = sum(G * op(A) op(B)) for small aligned shapes, every transpose combination, against
+    // central differences of the f64 reference.
+    let (m, n, k) = (8, 12, 4);
+    for (v, variant) in VARIANTS.into_iter().enumerate() {
+        for (j, (ta, tb)) in [(false, false), (false, true), (true, false), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
+            let ctx = ctx();
+            let mut rng = Rng::new(1000 + 10 * v as u64 + j as u64);
+            let (a_shape, b_shape) = (stored(&[2], m, k, ta), stored(&[], k, n, tb));
+            let a = rng.plain(2 * m * k, -1.0, 1.0);
+            let b = rng.plain(k * n, -1.0, 1.0);
+            let g = rng.plain(2 * m * n, -1.0, 1.0);
+            let (ga, gb) = with_matmul_variant(variant, || {
+                let at = Tensor::from_slice(ctx, &a, &a_shape).unwrap().with_grad();
+                let bt = Tensor::from_slice(ctx, &b, &b_shape).unwrap().with_grad();
+                let gt = Tensor::from_slice(ctx, &g, &[2, m, n]).unwrap();
+                let c = at.matmul_t(&bt, ta, tb).unwrap();
+                let grads = kiln::autograd::grad(&[&c], &[&gt], &[&at, &bt]).unwrap();
+                let [Some(ga), Some(gb)] = &grads[..] else {
+                    panic!("missing gradients")
+                };
+                (ga.to_vec::<f32>().unwrap(), gb.to_vec::<f32>().unwrap())
+            });
+            // op(A) is (2, m, k) stored (2, m, k) or (2, k, m); op(B) (k, n) stored (k, n) or
+            // (n, k).
+            let reference = |xs: &[Vec<f64>]| -> Vec<f64> {
+                let mut c = vec![0.0; 2 * m * n];
+                for bi in 0..2 {
+                    for i in 0..m {
+                        for jn in 0..n {
+                            c[(bi * m + i) * n + jn] = (0..k)
+                                .map(|kk| {
+                                    let ai = if ta { kk * m + i } else { i * k + kk };
+                                    let bj = if tb { jn * k + kk } else { kk * n + jn };
+                                    xs[0][bi * m * k + ai] * xs[1][bj]
+                                })
+                                .sum();
+                        }
+                    }
+                }
+                c
+            };
+            let want = fd_vjp(reference, &[f64s(&a), f64s(&b)], &f64s(&g), 1e-6);
+            let what = format!("{variant:?} T=({ta}, {tb})");
+            assert_close(&format!("{what}: dA"), &ga, &want[0], 1e-4, 1e-4);
+            assert_close(&format!("{what}: dB"), &gb, &want[1], 1e-4, 1e-4);
+        }
+    }
 }

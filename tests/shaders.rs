@@ -1,10 +1,13 @@
-//! Every WGSL file in shaders/ parses and validates with naga (its `// kiln:include` library
-//! pieces from shaders/lib/ expanded), needs no GPU, stays within WebGPU's default compute
-//! limits, and is registered with the crate; every library piece is used and validates.
+//! Every shader module the crate compiles (`kernels::SHADERS`: one WGSL file of shaders/, or a
+//! file with a tail appended, with its `// kiln:include` library pieces from shaders/lib/
+//! expanded) parses and validates with naga, needs no GPU, stays within WebGPU's default
+//! compute limits, and is made of the files in shaders/, all of them used; every library piece
+//! is registered and used.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// The files of shaders/ as written (includes not expanded).
 fn shader_files() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
@@ -17,9 +20,7 @@ fn shader_files() -> Vec<(String, String)> {
                 .expect("file name")
                 .to_string_lossy()
                 .into_owned();
-            let raw = std::fs::read_to_string(&p).expect("readable shader");
-            let src = kiln::kernels::expand_includes(&raw)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let src = std::fs::read_to_string(&p).expect("readable shader");
             (name, src)
         })
         .collect();
@@ -28,10 +29,40 @@ fn shader_files() -> Vec<(String, String)> {
     files
 }
 
+/// The registered modules, as the crate compiles them (library pieces expanded).
+fn modules() -> Vec<(String, String)> {
+    kiln::kernels::SHADERS
+        .iter()
+        .map(|(n, _)| {
+            let src = kiln::kernels::shader_source(n)
+                .unwrap_or_else(|| panic!("{n}: its library pieces do not expand"));
+            (n.to_string(), src.to_string())
+        })
+        .collect()
+}
+
+/// What a module may use: modules named `*_sg` use subgroup operations, which kiln compiles
+/// only on adapters with the SUBGROUP feature; a module that enables an extension (f16,
+/// cooperative matrices) gets that capability (tests/matmul_f16.rs checks those refuse without
+/// it); every other module must do without.
+fn capabilities(name: &str, src: &str) -> naga::valid::Capabilities {
+    let mut caps = naga::valid::Capabilities::empty();
+    if name.ends_with("_sg") {
+        caps |= naga::valid::Capabilities::SUBGROUP;
+    }
+    if src.contains("enable f16;") {
+        caps |= naga::valid::Capabilities::SHADER_FLOAT16;
+    }
+    if src.contains("enable wgpu_cooperative_matrix;") {
+        caps |= naga::valid::Capabilities::COOPERATIVE_MATRIX;
+    }
+    caps
+}
+
 #[test]
 fn every_shader_validates_with_naga() {
     let mut failures = Vec::new();
-    for (name, src) in shader_files() {
+    for (name, src) in modules() {
         let module = match naga::front::wgsl::parse_str(&src) {
             Ok(m) => m,
             Err(e) => {
@@ -39,16 +70,10 @@ fn every_shader_validates_with_naga() {
                 continue;
             }
         };
-        // A shader that enables an extension (f16, cooperative matrices) gets that capability
-        // only; tests/matmul_f16.rs checks those shaders fail without it.
-        let mut caps = naga::valid::Capabilities::empty();
-        if src.contains("enable f16;") {
-            caps |= naga::valid::Capabilities::SHADER_FLOAT16;
-        }
-        if src.contains("enable wgpu_cooperative_matrix;") {
-            caps |= naga::valid::Capabilities::COOPERATIVE_MATRIX;
-        }
-        let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            capabilities(&name, &src),
+        );
         if let Err(e) = validator.validate(&module) {
             failures.push(format!("{name}.wgsl: {}", e.emit_to_string(&src)));
         }
@@ -62,7 +87,7 @@ fn every_shader_validates_with_naga() {
 
 #[test]
 fn every_entry_point_fits_webgpu_default_limits() {
-    for (name, src) in shader_files() {
+    for (name, src) in modules() {
         let module = naga::front::wgsl::parse_str(&src).expect("parses");
         for ep in &module.entry_points {
             let [x, y, z] = ep.workgroup_size;
@@ -88,18 +113,31 @@ fn every_entry_point_fits_webgpu_default_limits() {
 
 #[test]
 fn every_shader_file_is_registered_and_every_registered_shader_exists() {
-    let files: BTreeSet<String> = shader_files().into_iter().map(|(n, _)| n).collect();
-    let registered: BTreeSet<String> = kiln::kernels::SHADERS
-        .iter()
-        .map(|(n, _)| n.to_string())
-        .collect();
-    assert_eq!(files, registered, "shaders/ and kernels::SHADERS disagree");
-    for (name, src) in shader_files() {
-        assert_eq!(
-            kiln::kernels::shader_source(&name),
-            Some(src.as_str()),
-            "{name}: registry holds a different source"
-        );
+    // Each registered module is one or more whole files of shaders/ in a row (a base file and
+    // its tail), and every file is part of some module.
+    let files = shader_files();
+    let mut used = BTreeSet::new();
+    for (name, raw) in kiln::kernels::SHADERS {
+        let mut rest = *raw;
+        while !rest.is_empty() {
+            let Some((file, text)) = files.iter().find(|(_, t)| rest.starts_with(t.as_str()))
+            else {
+                panic!("module {name}: its source is not made of shaders/ files");
+            };
+            used.insert(file.clone());
+            rest = &rest[text.len()..];
+        }
+    }
+    let all: BTreeSet<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(all, used, "shaders/ files and kernels::SHADERS disagree");
+    // A module named like a file holds that file.
+    for (name, src) in &files {
+        if let Some((_, raw)) = kiln::kernels::SHADERS.iter().find(|(n, _)| n == name) {
+            assert!(
+                raw.contains(src.as_str()),
+                "{name}: registry holds a different source"
+            );
+        }
     }
 }
 

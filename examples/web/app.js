@@ -259,7 +259,8 @@ async function selfCheck(all = false) {
 // Compiles every kernel's WGSL with the browser's compiler; returns {total, errors, skipped}.
 // Kernels behind an optional feature compile only where the adapter has it: `enable f16;` needs
 // WebGPU's 'shader-f16'; `enable wgpu_cooperative_matrix;` is a wgpu (native) extension that no
-// browser has, and kiln never uses that kernel there.
+// browser has, and kiln never uses that kernel there; nor the `*_sg` subgroup builds, since
+// kiln does not ask for subgroups in a browser.
 async function compileShaders() {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new Error('no WebGPU adapter');
@@ -271,6 +272,10 @@ async function compileShaders() {
   for (const [name, code] of shaders) {
     if (/^\s*enable\s+[^;]*wgpu_cooperative_matrix/m.test(code)) {
       skipped.push(`${name}: needs wgpu's native cooperative-matrix extension`);
+      continue;
+    }
+    if (name.endsWith('_sg')) {
+      skipped.push(`${name}: subgroup build for native adapters (kiln does not ask for subgroups in a browser)`);
       continue;
     }
     if (/^\s*enable\s+f16\s*;/m.test(code) && !hasF16) {

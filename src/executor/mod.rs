@@ -186,6 +186,8 @@ pub struct DispatchTime {
 }
 
 /// The timestamp queries of a profiled realization and the buffers they are read through.
+/// (Native only: reading them back blocks.)
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) struct ProfileQueries {
     set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
@@ -193,6 +195,7 @@ pub(crate) struct ProfileQueries {
     period_ns: f64,
 }
 
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 impl ProfileQueries {
     fn new(ctx: &Context) -> ProfileQueries {
         let n = 2 * PROFILE_MAX_DISPATCHES as u64;

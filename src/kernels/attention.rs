@@ -2,13 +2,18 @@
 //! kernel that never stores the score matrix and also saves each row's logsumexp, and
 //! FlashAttention-2 backward kernels (dQ per block of queries; dK and dV per block of keys,
 //! summing the query heads of a grouped-query kv head) that recompute the probabilities.
+//!
+//! The kernels come in two builds ([`AttentionVariant`]): plain, and (on adapters with 8-wide
+//! subgroups: Mesa's CPU emulators on AVX2) one whose hot loops share each row load across a
+//! subgroup's lanes (shaders/attention_sg.wgsl; ~2x the work per CPU-second on lavapipe).
 
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
 use crate::kernels::{groups, launch, launch_multi};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
-use crate::{DType, Tensor};
+use crate::{Context, DType, Tensor};
+use std::cell::Cell;
 
 const OP: &str = "attention";
 /// Invocations per workgroup (`WG` in the shader).
@@ -18,6 +23,53 @@ const WG: usize = 32;
 const ROWS8_MAX_CHUNKS: u32 = 32;
 /// The largest head dim (of q/k or of v) the kernels hold (`MAXC` vec4s in the shader).
 pub const MAX_HEAD_DIM: usize = 128;
+
+/// The build of the attention kernels an op runs. [`AttentionVariant::Auto`] (the default)
+/// picks per adapter; the others force one (for tests and benchmarks) where it can run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttentionVariant {
+    /// Subgroup-shared loads where the adapter has subgroups of exactly 8, else plain.
+    #[default]
+    Auto,
+    /// Every invocation loads whole rows itself (any adapter).
+    Plain,
+    /// Row loads shared across 8-wide subgroups (falls back to plain without them).
+    Subgroup,
+}
+
+thread_local! {
+    static FORCED: Cell<AttentionVariant> = const { Cell::new(AttentionVariant::Auto) };
+}
+
+/// Runs `f` with every attention op recorded on this thread using `variant` where the adapter
+/// can run it (an op's backward kernels use the build its forward used).
+pub fn with_attention_variant<R>(variant: AttentionVariant, f: impl FnOnce() -> R) -> R {
+    /// Restores the previous choice when dropped, also when `f` panics.
+    struct Restore(AttentionVariant);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(variant)));
+    f()
+}
+
+/// The variant attention ops recorded now on this thread run on `ctx`: subgroup-shared loads
+/// need subgroups of exactly 8 invocations (a workgroup of 32 is then 4 subgroups whose lanes
+/// the kernels address by rank); elsewhere, or when [`AttentionVariant::Plain`] is forced, the
+/// plain build.
+pub fn attention_variant(ctx: &Context) -> AttentionVariant {
+    let info = ctx.adapter_info();
+    let sg8 = ctx.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8;
+    match FORCED.with(Cell::get) {
+        AttentionVariant::Plain => AttentionVariant::Plain,
+        _ if sg8 => AttentionVariant::Subgroup,
+        _ => AttentionVariant::Plain,
+    }
+}
 
 /// Options of [`Tensor::attention`].
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,6 +95,8 @@ struct Plan {
     causal: bool,
     /// The mask's element strides over (B, HQ, SQ, SKV), 0 where it is broadcast.
     mask: Option<[usize; 4]>,
+    /// The shader module: "attention" or "attention_sg" (see [`AttentionVariant`]).
+    shader: &'static str,
 }
 
 /// Capacity class of a head dim of `n` vec4 chunks (the shader's `HD4`/`HDV4`, a loop bound the
@@ -119,6 +173,7 @@ impl Plan {
             scale,
             causal: p.causal,
             mask,
+            shader: "attention",
         };
         // Every index the shaders compute is a u32.
         let largest = [
@@ -199,7 +254,7 @@ impl Kernel for Forward {
         let p = &self.0;
         let nblk = p.blocks(p.sq);
         launch_multi(
-            "attention",
+            p.shader,
             "attention",
             p.constants(p.sq),
             4,
@@ -293,7 +348,7 @@ impl Kernel for BackwardQ {
         let p = &self.0;
         let nblk = p.blocks(p.sq);
         launch(
-            "attention",
+            p.shader,
             "attention_backward_q",
             p.constants(p.sq),
             6,
@@ -317,7 +372,7 @@ impl Kernel for BackwardKv {
         let p = &self.0;
         let nblk = p.blocks(p.skv);
         launch_multi(
-            "attention",
+            p.shader,
             "attention_backward_kv",
             p.constants(p.skv),
             6,
@@ -418,13 +473,16 @@ impl Tensor {
         for t in [Some(self), Some(k), Some(v), mask].into_iter().flatten() {
             t.check_dtype(OP, DType::F32)?;
         }
-        let plan = Plan::new(
+        let mut plan = Plan::new(
             &self.shape,
             &k.shape,
             &v.shape,
             mask.map(|m| &m.shape[..]),
             p,
         )?;
+        if attention_variant(&self.ctx) == AttentionVariant::Subgroup {
+            plan.shader = "attention_sg";
+        }
         let (qp, kp, vp) = (padded(self)?, padded(k)?, padded(v)?);
         let m = mask.map_or_else(|| qp.clone(), Tensor::detach);
         let mut outs = Tensor::from_op_multi(

@@ -4,23 +4,126 @@
 //! broadcast by NumPy rules. A 1-D operand is promoted to a matrix (`a: [K] -> [1, K]`,
 //! `b: [K] -> [K, 1]`) through a free reshape, and the promoted dimension is removed from the
 //! result. Transposed operands are read through strides, never materialized.
+//!
+//! The kernel is chosen per adapter and shape when the op is recorded ([`MatmulVariant`]): on
+//! discrete and integrated GPUs a workgroup-tiled kernel (shared-memory tiles); where the
+//! adapter runs 8-wide subgroups (Mesa's CPU emulators on AVX2) and the operands' rows start on
+//! vec4 boundaries, a vec4 kernel whose lanes share A's rows through subgroup broadcasts
+//! (shaders/matmul_sg.wgsl, ~2.3x the scalar kernel's work per CPU-second there); elsewhere the
+//! portable register-tiled scalar kernel (shaders/matmul.wgsl).
 
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
 use crate::kernels::{launch, put8};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
-use crate::{DType, Tensor};
+use crate::{Context, DType, Tensor};
+use std::cell::Cell;
+use std::sync::OnceLock;
 
 /// Rows of C one workgroup computes (must match `TILE_M` in shaders/matmul.wgsl).
 const TILE_M: usize = 64;
 /// Columns of C one workgroup computes (must match `TILE_N` in shaders/matmul.wgsl).
 const TILE_N: usize = 96;
 
+/// Rows of C one workgroup of the subgroup kernels computes (`TM` in shaders/matmul_sg.wgsl).
+const SG_TILE_M: usize = 32;
+/// Rows and columns of C one workgroup of the tiled GPU kernel computes (`GT` in
+/// shaders/matmul.wgsl).
+const TILE_G: usize = 64;
+
+/// The kernel a matmul runs. [`MatmulVariant::Auto`] (the default) picks per adapter and shape;
+/// the others force a kernel (for tests and benchmarks) where it can run, else the scalar one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatmulVariant {
+    /// Choose by the rules in [`Tensor::matmul_variant`].
+    #[default]
+    Auto,
+    /// The portable kernel: any shape, strides and adapter (shaders/matmul.wgsl).
+    Scalar,
+    /// vec4 loads, A's rows shared through subgroup broadcasts; 32 x 12 per invocation.
+    Subgroup,
+    /// The same with 32 x 8 per invocation (narrower tiles, more workgroups).
+    SubgroupNarrow,
+    /// The GPU habit: 64 x 64 tiles staged through workgroup memory, 4 x 4 per invocation
+    /// (shaders/matmul.wgsl `matmul_tiled`); any shape and strides.
+    Tiled,
+}
+
+thread_local! {
+    static FORCED: Cell<MatmulVariant> = const { Cell::new(MatmulVariant::Auto) };
+}
+
+/// Runs `f` with every matmul recorded on this thread using `variant` (where it can run; see
+/// [`Tensor::matmul_variant`]). For tests and benchmarks that must cover a given kernel.
+pub fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> R {
+    /// Restores the previous choice when dropped, also when `f` panics.
+    struct Restore(MatmulVariant);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(variant)));
+    f()
+}
+
+/// Whether the adapter runs subgroups of exactly 8 invocations, so a workgroup of 8 is one
+/// subgroup whose lanes the subgroup kernels address by index.
+fn subgroups_of_8(ctx: &Context) -> bool {
+    let info = ctx.adapter_info();
+    ctx.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8
+}
+
+/// The variant to run for plan `p` on `ctx`, given a forced choice (`Auto` = none).
+fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
+    let gpu = matches!(
+        ctx.adapter_info().device_type,
+        wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+    );
+    match forced {
+        MatmulVariant::Tiled | MatmulVariant::Scalar => return forced,
+        MatmulVariant::Auto if gpu => return MatmulVariant::Tiled,
+        _ => {}
+    }
+    // vec4 rows: N (C's and B's rows) and each operand's contiguous dimension.
+    let a_contig = if p.sa_k == 1 { p.k } else { p.m };
+    let b_contig = if p.sb_n == 1 { p.n } else { p.k };
+    let aligned = p.n.is_multiple_of(4) && a_contig.is_multiple_of(4) && b_contig.is_multiple_of(4);
+    if !aligned || !subgroups_of_8(ctx) {
+        return MatmulVariant::Scalar;
+    }
+    match forced {
+        MatmulVariant::Auto => {
+            // Estimated time of each tile width: rounds of workgroups over the CPU's threads
+            // (lavapipe runs one workgroup per thread at a time) times a workgroup's cost,
+            // which grows with its columns; the 32 x 12 tile does ~10 % more work per
+            // CPU-second than the 32 x 8 one (measured at 1024³), so it wins unless it pads N
+            // more or leaves threads idle.
+            static THREADS: OnceLock<usize> = OnceLock::new();
+            let threads = *THREADS.get_or_init(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            });
+            let rows = numel(&p.batch) * p.m.div_ceil(SG_TILE_M);
+            let cost = |width: usize, speed: usize| {
+                (rows * p.n.div_ceil(width)).div_ceil(threads) * width * 100 / speed
+            };
+            if cost(96, 110) <= cost(64, 100) {
+                MatmulVariant::Subgroup
+            } else {
+                MatmulVariant::SubgroupNarrow
+            }
+        }
+        v => v,
+    }
+}
+
 /// One recorded matmul: `C[b] = op(A[b]) @ op(B[b])`, `op` an optional transpose of the last
-/// two dimensions. The plan is made (and checked) when the op is recorded.
+/// two dimensions. The plan and the kernel are chosen (and checked) when the op is recorded.
 #[derive(Debug)]
-struct Matmul(Plan);
+struct Matmul(Plan, MatmulVariant);
 
 /// Everything the shader needs, derived from the (promoted, rank >= 2) operand shapes.
 #[derive(Debug, PartialEq, Eq)]
@@ -91,8 +194,14 @@ impl Kernel for Matmul {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
         let count = numel(&p.batch);
-        let tiles_m = p.m.div_ceil(TILE_M);
-        let tiles_n = p.n.div_ceil(TILE_N);
+        let (shader, entry, tile_m, tile_n) = match self.1 {
+            MatmulVariant::Subgroup => ("matmul_sg", "matmul_sg", SG_TILE_M, 96),
+            MatmulVariant::SubgroupNarrow => ("matmul_sg", "matmul_sg2", SG_TILE_M, 64),
+            MatmulVariant::Tiled => ("matmul", "matmul_tiled", TILE_G, TILE_G),
+            _ => ("matmul", "matmul", TILE_M, TILE_N),
+        };
+        let tiles_m = p.m.div_ceil(tile_m);
+        let tiles_n = p.n.div_ceil(tile_n);
         let mut w = vec![0u32; 36];
         w[0] = p.m as u32;
         w[1] = p.n as u32;
@@ -108,10 +217,18 @@ impl Kernel for Matmul {
         put8(&mut w, 12, &p.batch);
         put8(&mut w, 20, &p.a_batch_strides);
         put8(&mut w, 28, &p.b_batch_strides);
+        let constants = if shader == "matmul_sg" {
+            vec![
+                ("TA", u32::from(p.sa_k != 1)),
+                ("TB", u32::from(p.sb_n != 1)),
+            ]
+        } else {
+            Vec::new()
+        };
         launch(
-            "matmul",
-            "matmul",
-            Vec::new(),
+            shader,
+            entry,
+            constants,
             2,
             w,
             (count * tiles_m * tiles_n) as u64,
@@ -144,6 +261,47 @@ impl Tensor {
     /// batch. Transposes are read through strides, not copied. A 1-D operand is a vector, for
     /// which transposition means nothing: its flag is ignored.
     pub fn matmul_t(&self, other: &Tensor, transpose_a: bool, transpose_b: bool) -> Result<Tensor> {
+        self.matmul_impl(other, transpose_a, transpose_b)
+            .map(|(c, _)| c)
+    }
+
+    /// The kernel [`Tensor::matmul_t`] would run for these operands on this adapter (given
+    /// any [`with_matmul_variant`] in force). The rules: discrete and integrated GPUs run the
+    /// workgroup-tiled kernel (any shape); otherwise the subgroup kernels need an adapter
+    /// with 8-wide subgroups and operands whose rows start on vec4 boundaries (N, and each
+    /// operand's contiguous dimension, multiples of 4); between them, the one with the smaller
+    /// estimated time from the workgroup count over the CPU's threads, the columns each
+    /// workgroup computes (padding included) and their measured speeds. Everything else runs
+    /// the scalar kernel.
+    pub fn matmul_variant(
+        &self,
+        other: &Tensor,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<MatmulVariant> {
+        let a = match self.shape[..] {
+            [k] => vec![1, k],
+            _ => self.shape.clone(),
+        };
+        let b = match other.shape[..] {
+            [k] => vec![k, 1],
+            _ => other.shape.clone(),
+        };
+        let (ta, tb) = (
+            transpose_a && self.rank() > 1,
+            transpose_b && other.rank() > 1,
+        );
+        let p =
+            plan(&a, &b, ta, tb).map_err(|_| Error::shape("matmul", &self.shape, &other.shape))?;
+        Ok(choose(&self.ctx, &p, FORCED.with(Cell::get)))
+    }
+
+    fn matmul_impl(
+        &self,
+        other: &Tensor,
+        transpose_a: bool,
+        transpose_b: bool,
+    ) -> Result<(Tensor, MatmulVariant)> {
         const OP: &str = "matmul";
         self.check_dtype(OP, DType::F32)?;
         other.check_dtype(OP, DType::F32)?;
@@ -182,18 +340,19 @@ impl Tensor {
         if !b_vector {
             result.push(p.n);
         }
+        let variant = choose(&self.ctx, &p, FORCED.with(Cell::get));
         let c = Tensor::from_op(
             &self.ctx,
-            Matmul(p),
+            Matmul(p, variant),
             vec![a.clone(), b.clone()],
             full.clone(),
             DType::F32,
         )?;
         let c = record1(c, &[&a, &b], MatmulBackward { ta, tb });
         if result == full {
-            Ok(c)
+            Ok((c, variant))
         } else {
-            c.reshape(&result)
+            Ok((c.reshape(&result)?, variant))
         }
     }
 }
@@ -255,6 +414,9 @@ mod tests {
         let src = crate::kernels::shader_source("matmul").unwrap_or_default();
         assert!(src.contains(&format!("const TILE_M: u32 = {TILE_M}u;")));
         assert!(src.contains(&format!("const TILE_N: u32 = {TILE_N}u;")));
+        assert!(src.contains(&format!("const GT: u32 = {TILE_G}u;")));
+        let sg = crate::kernels::shader_source("matmul_sg").unwrap_or_default();
+        assert!(sg.contains(&format!("const TM: u32 = {SG_TILE_M}u;")));
     }
 
     #[test]

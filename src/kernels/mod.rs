@@ -28,7 +28,22 @@ use crate::graph::Launch;
 /// run time (and works the same in a browser).
 pub const SHADERS: &[(&str, &str)] = &[
     ("activation", include_str!("../../shaders/activation.wgsl")),
-    ("attention", include_str!("../../shaders/attention.wgsl")),
+    // The attention kernels with one of two tails: plain row loads, or loads shared through
+    // subgroups (for adapters with 8-wide subgroups).
+    (
+        "attention",
+        concat!(
+            include_str!("../../shaders/attention.wgsl"),
+            include_str!("../../shaders/attention_plain.wgsl")
+        ),
+    ),
+    (
+        "attention_sg",
+        concat!(
+            include_str!("../../shaders/attention.wgsl"),
+            include_str!("../../shaders/attention_sg.wgsl")
+        ),
+    ),
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("ceiling", include_str!("../../shaders/ceiling.wgsl")),
@@ -47,6 +62,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         include_str!("../../shaders/matmul_coop.wgsl"),
     ),
     ("matmul_f16", include_str!("../../shaders/matmul_f16.wgsl")),
+    ("matmul_sg", include_str!("../../shaders/matmul_sg.wgsl")),
     ("optim", include_str!("../../shaders/optim.wgsl")),
     ("permute", include_str!("../../shaders/permute.wgsl")),
     ("pool", include_str!("../../shaders/pool.wgsl")),

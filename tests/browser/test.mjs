@@ -90,10 +90,11 @@ try {
   // conformance subset (or every case, with --all) passes in the page.
   const sh = await page.evaluate(() => window.kiln.compileShaders());
   const compiled = sh.total - sh.skipped.length;
-  // Only kernels behind optional features may be left out (f16 and the native-only
-  // cooperative-matrix matmul); everything else kiln runs on the web must compile.
+  // Only kernels behind optional features may be left out (f16, the native-only
+  // cooperative-matrix matmul, and the subgroup builds matmul_sg and attention_sg); everything
+  // else kiln runs on the web must compile.
   check(
-    compiled > 0 && sh.errors.length === 0 && sh.skipped.length <= 2,
+    compiled > 0 && sh.errors.length === 0 && sh.skipped.length <= 4,
     `${compiled} of ${sh.total} WGSL shader modules compile in Chromium (${sh.skipped.length} need optional features)`,
   );
   for (const e of sh.errors) console.log(`  ${e}`);
