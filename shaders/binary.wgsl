@@ -27,23 +27,8 @@ override OP: u32 = 0u;
 
 // kiln:include index
 // kiln:include float
+// kiln:include elementwise
 
-fn safe_pow(x: f32, e: f32) -> f32 {
-    if (x == 0.0) {
-        if (e > 0.0) { return 0.0; }
-        if (e == 0.0) { return 1.0; }
-        return f32_from_bits(0x7f800000u);
-    }
-    let r = exp2(e * log2(abs(x)));
-    if (x > 0.0) {
-        return r;
-    }
-    if (e != floor(e)) {
-        return f32_from_bits(0x7fc00000u);
-    }
-    let odd = abs(e - 2.0 * floor(e * 0.5)) == 1.0;
-    return select(r, -r, odd);
-}
 
 fn binary_op(u: f32, v: f32) -> f32 {
     switch OP {
@@ -97,27 +82,7 @@ override WHICH: u32 = 0u;
 
 // ∂(u OP v)/∂u (WHICH = 0) or ∂/∂v (WHICH = 1). Ties of max/min go to u.
 fn binary_partial(u: f32, v: f32) -> f32 {
-    if (WHICH == 0u) {
-        switch OP {
-            case 0u, 1u: { return 1.0; }
-            case 2u: { return v; }
-            case 3u: { return 1.0 / v; }
-            case 4u: { return select(0.0, 1.0, u >= v); }
-            case 5u: { return select(0.0, 1.0, u <= v); }
-            case 6u: { return v * safe_pow(u, v - 1.0); }
-            default: { return 0.0; }
-        }
-    }
-    switch OP {
-        case 0u: { return 1.0; }
-        case 1u: { return -1.0; }
-        case 2u: { return u; }
-        case 3u: { return -u / (v * v); }
-        case 4u: { return select(0.0, 1.0, v > u); }
-        case 5u: { return select(0.0, 1.0, v < u); }
-        case 6u: { return log(u) * safe_pow(u, v); }
-        default: { return 0.0; }
-    }
+    return binary_partial_of(OP, WHICH, u, v);
 }
 
 @compute @workgroup_size(256)

@@ -36,23 +36,10 @@ const RECIP: u32 = 9u;
 const SIN: u32 = 10u;
 const COS: u32 = 11u;
 
-// tanh through exp(-2|x|), which cannot overflow (some drivers' tanh returns NaN for |x| > 88).
-
 // kiln:include float
+// kiln:include elementwise
 
-fn stable_tanh(v: f32) -> f32 {
-    let t = exp(-2.0 * abs(v));
-    return sign(v) * (1.0 - t) / (1.0 + t);
-}
 
-// Logistic sigmoid that never evaluates exp of a large positive number.
-fn stable_sigmoid(v: f32) -> f32 {
-    if (v >= 0.0) {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
-}
 
 fn unary_op(v: f32) -> f32 {
     switch OP {
@@ -105,23 +92,6 @@ fn binary_op(a: f32, b: f32) -> f32 {
     }
 }
 
-// pow with NumPy's results for a negative base and an integer exponent, and for a zero base.
-fn safe_pow(a: f32, b: f32) -> f32 {
-    if (a == 0.0) {
-        if (b > 0.0) { return 0.0; }
-        if (b == 0.0) { return 1.0; }
-        return f32_from_bits(0x7f800000u);
-    }
-    let r = exp2(b * log2(abs(a)));
-    if (a > 0.0) {
-        return r;
-    }
-    if (b != floor(b)) {
-        return f32_from_bits(0x7fc00000u);
-    }
-    let odd = abs(b - 2.0 * floor(b * 0.5)) == 1.0;
-    return select(r, -r, odd);
-}
 
 @compute @workgroup_size(256)
 fn scalar(
@@ -148,27 +118,7 @@ fn scalar(
 
 // f'(v) for each unary op; at kinks (abs, relu at 0) the derivative is taken as 0.
 fn unary_derivative(v: f32) -> f32 {
-    switch OP {
-        case 0u: { return -1.0; }
-        case 1u: { return sign(v); }
-        case 2u: { return exp(v); }
-        case 3u: { return 1.0 / v; }
-        case 4u: { return 0.5 / sqrt(v); }
-        case 5u: { return select(0.0, 1.0, v > 0.0); }
-        case 6u: {
-            let s = stable_sigmoid(v);
-            return s * (1.0 - s);
-        }
-        case 7u: {
-            let t = stable_tanh(v);
-            return 1.0 - t * t;
-        }
-        case 8u: { return 2.0 * v; }
-        case 9u: { return -1.0 / (v * v); }
-        case 10u: { return cos(v); }
-        case 11u: { return -sin(v); }
-        default: { return 0.0; }
-    }
+    return unary_derivative_of(OP, v);
 }
 
 @compute @workgroup_size(256)
@@ -187,28 +137,10 @@ fn unary_backward(
 // d/dv of (v OP scalar), or of (scalar OP v) when scalar_first. Ties of max/min go to the
 // tensor operand when it comes first, to the scalar otherwise.
 fn scalar_derivative(v: f32) -> f32 {
-    let s = p.scalar;
     if (p.scalar_first == 0u) {
-        switch OP {
-            case 0u, 1u: { return 1.0; }
-            case 2u: { return s; }
-            case 3u: { return 1.0 / s; }
-            case 4u: { return select(0.0, 1.0, v >= s); }
-            case 5u: { return select(0.0, 1.0, v <= s); }
-            case 6u: { return s * safe_pow(v, s - 1.0); }
-            default: { return 0.0; }
-        }
+        return binary_partial_of(OP, 0u, v, p.scalar);
     }
-    switch OP {
-        case 0u: { return 1.0; }
-        case 1u: { return -1.0; }
-        case 2u: { return s; }
-        case 3u: { return -s / (v * v); }
-        case 4u: { return select(0.0, 1.0, v > s); }
-        case 5u: { return select(0.0, 1.0, v < s); }
-        case 6u: { return log(s) * safe_pow(s, v); }
-        default: { return 0.0; }
-    }
+    return binary_partial_of(OP, 1u, p.scalar, v);
 }
 
 @compute @workgroup_size(256)

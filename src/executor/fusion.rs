@@ -497,7 +497,6 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     use std::fmt::Write;
     let reads = program.first().copied().unwrap_or(0);
     let mut body = String::new();
-    let mut grads = false;
     let mut activations = false;
     let mut reg = 0u32;
     let mut at = 1usize;
@@ -542,9 +541,8 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
             }
             UNARY_GRAD => {
                 at += 4;
-                grads = true;
                 format!(
-                    "{} * unary_derivative({}u, {})",
+                    "{} * unary_derivative_of({}u, {})",
                     v(at - 1),
                     w(at - 3),
                     v(at - 2)
@@ -552,21 +550,22 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
             }
             SCALAR_GRAD => {
                 at += 6;
-                grads = true;
-                format!(
-                    "{} * scalar_derivative({}u, {}, bitcast<f32>({}), {}u)",
-                    v(at - 3),
+                // d(v OP s)/dv, or d(s OP v)/dv when the scalar comes first.
+                let (op, x, sc) = (
                     w(at - 5),
                     v(at - 4),
-                    word(w(at - 2)),
-                    w(at - 1)
-                )
+                    format!("bitcast<f32>({})", word(w(at - 2))),
+                );
+                if w(at - 1) == 1 {
+                    format!("{} * binary_partial_of({op}u, 1u, {sc}, {x})", v(at - 3))
+                } else {
+                    format!("{} * binary_partial_of({op}u, 0u, {x}, {sc})", v(at - 3))
+                }
             }
             BINARY_GRAD => {
                 at += 6;
-                grads = true;
                 format!(
-                    "{} * binary_partial({}u, {}u, {}, {})",
+                    "{} * binary_partial_of({}u, {}u, {}, {})",
                     v(at - 1),
                     w(at - 5),
                     w(at - 4),
@@ -607,12 +606,13 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     }
     let mut s = String::with_capacity(body.len() + 4096);
     s.push_str(PRELUDE);
-    // f32_from_bits: inf and NaN made at run time (browsers reject non-finite constants).
-    if let Some((_, float)) = crate::kernels::LIBRARY.iter().find(|(n, _)| *n == "float") {
-        s.push_str(float);
-    }
-    if grads {
-        s.push_str(GRADS);
+    // The math the hand-written elementwise kernels use (shaders/lib/elementwise.wgsl: the
+    // stable sigmoid and tanh, NumPy's pow, every derivative), with f32_from_bits for inf and
+    // NaN made at run time (browsers reject non-finite constants).
+    for piece in ["float", "elementwise"] {
+        if let Some((_, text)) = crate::kernels::LIBRARY.iter().find(|(n, _)| *n == piece) {
+            s.push_str(text);
+        }
     }
     if activations {
         s.push_str(&activation_helpers());
@@ -670,112 +670,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-
-fn stable_tanh(v: f32) -> f32 {
-    let t = exp(-2.0 * abs(v));
-    return sign(v) * (1.0 - t) / (1.0 + t);
-}
-
-fn stable_sigmoid(v: f32) -> f32 {
-    if (v >= 0.0) {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
-}
-
-fn safe_pow(a: f32, b: f32) -> f32 {
-    if (a == 0.0) {
-        if (b > 0.0) { return 0.0; }
-        if (b == 0.0) { return 1.0; }
-        return f32_from_bits(0x7f800000u);
-    }
-    let r = exp2(b * log2(abs(a)));
-    if (a > 0.0) {
-        return r;
-    }
-    if (b != floor(b)) {
-        return f32_from_bits(0x7fc00000u);
-    }
-    let odd = abs(b - 2.0 * floor(b * 0.5)) == 1.0;
-    return select(r, -r, odd);
-}
-
-"#;
-
-// The derivatives of shaders/unary.wgsl and shaders/binary.wgsl, with the op as an argument
-// (always a literal here, so the switch folds away).
-const GRADS: &str = r#"fn unary_derivative(op: u32, v: f32) -> f32 {
-    switch op {
-        case 0u: { return -1.0; }
-        case 1u: { return sign(v); }
-        case 2u: { return exp(v); }
-        case 3u: { return 1.0 / v; }
-        case 4u: { return 0.5 / sqrt(v); }
-        case 5u: { return select(0.0, 1.0, v > 0.0); }
-        case 6u: {
-            let s = stable_sigmoid(v);
-            return s * (1.0 - s);
-        }
-        case 7u: {
-            let t = stable_tanh(v);
-            return 1.0 - t * t;
-        }
-        case 8u: { return 2.0 * v; }
-        case 9u: { return -1.0 / (v * v); }
-        case 10u: { return cos(v); }
-        case 11u: { return -sin(v); }
-        default: { return 0.0; }
-    }
-}
-
-fn scalar_derivative(op: u32, v: f32, s: f32, scalar_first: u32) -> f32 {
-    if (scalar_first == 0u) {
-        switch op {
-            case 0u, 1u: { return 1.0; }
-            case 2u: { return s; }
-            case 3u: { return 1.0 / s; }
-            case 4u: { return select(0.0, 1.0, v >= s); }
-            case 5u: { return select(0.0, 1.0, v <= s); }
-            case 6u: { return s * safe_pow(v, s - 1.0); }
-            default: { return 0.0; }
-        }
-    }
-    switch op {
-        case 0u: { return 1.0; }
-        case 1u: { return -1.0; }
-        case 2u: { return s; }
-        case 3u: { return -s / (v * v); }
-        case 4u: { return select(0.0, 1.0, v > s); }
-        case 5u: { return select(0.0, 1.0, v < s); }
-        case 6u: { return log(s) * safe_pow(s, v); }
-        default: { return 0.0; }
-    }
-}
-
-fn binary_partial(op: u32, which: u32, u: f32, v: f32) -> f32 {
-    if (which == 0u) {
-        switch op {
-            case 0u, 1u: { return 1.0; }
-            case 2u: { return v; }
-            case 3u: { return 1.0 / v; }
-            case 4u: { return select(0.0, 1.0, u >= v); }
-            case 5u: { return select(0.0, 1.0, u <= v); }
-            case 6u: { return v * safe_pow(u, v - 1.0); }
-            default: { return 0.0; }
-        }
-    }
-    switch op {
-        case 0u: { return 1.0; }
-        case 1u: { return -1.0; }
-        case 2u: { return u; }
-        case 3u: { return -u / (v * v); }
-        case 4u: { return select(0.0, 1.0, v > u); }
-        case 5u: { return select(0.0, 1.0, v < u); }
-        case 6u: { return log(u) * safe_pow(u, v); }
-        default: { return 0.0; }
-    }
-}
 
 "#;
 

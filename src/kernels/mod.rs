@@ -76,6 +76,10 @@ pub const SHADERS: &[(&str, &str)] = &[
 /// WGSL pieces that several shaders share, by name. WGSL has no include of its own, so a shader
 /// pulls one in with a line `// kiln:include <name>`, which [`expand_includes`] replaces.
 pub const LIBRARY: &[(&str, &str)] = &[
+    (
+        "elementwise",
+        include_str!("../../shaders/lib/elementwise.wgsl"),
+    ),
     ("float", include_str!("../../shaders/lib/float.wgsl")),
     ("index", include_str!("../../shaders/lib/index.wgsl")),
     ("philox", include_str!("../../shaders/lib/philox.wgsl")),
