@@ -7,7 +7,7 @@ mod common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng};
 use kiln::autograd::grad;
-use kiln::kernels::conv::{Conv2dParams, ConvTranspose2dParams};
+use kiln::kernels::conv::{with_conv_variant, Conv2dParams, ConvTranspose2dParams, ConvVariant};
 use kiln::reference::conv as reference;
 use kiln::Tensor;
 
@@ -225,6 +225,42 @@ fn conv_transpose2d_matches_reference_on_larger_odd_sizes() {
     }
 }
 
+/// The wide kernel has a plain build and a subgroup build (`conv2d_sg`, chosen on adapters with
+/// 8-wide subgroups such as lavapipe; elsewhere both runs below use the plain one). Both match
+/// the reference on tiles with partial channel blocks, ragged pixel tiles, strides, dilation,
+/// groups and the transposed direction.
+#[test]
+fn both_builds_of_the_wide_kernel_match_the_reference() {
+    #[rustfmt::skip]
+    let direct: [([usize; 4], [usize; 4], Conv2dParams); 4] = [
+        ([3, 5, 17, 19], [19, 5, 3, 3], Conv2dParams::same([3, 3])),
+        ([2, 7, 23, 13], [11, 7, 5, 3], conv([2, 1], [2, 1, 1, 1], [1, 2], 1)),
+        ([1, 6, 29, 31], [34, 3, 3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 2)),
+        ([2, 3, 9, 7], [8, 3, 1, 1], Conv2dParams::default()),
+    ];
+    for variant in [ConvVariant::Plain, ConvVariant::Auto] {
+        with_conv_variant(variant, || {
+            for (k, (xs, ws, p)) in direct.iter().enumerate() {
+                check_conv(*xs, *ws, k % 2 == 0, p, 170 + k as u64);
+            }
+            check_convt(
+                [2, 4, 20, 20],
+                [4, 9, 3, 3],
+                true,
+                &convt([1, 1], [1, 1, 1, 1], [0, 0], [1, 1], 1),
+                180,
+            );
+            check_convt(
+                [1, 5, 7, 6],
+                [5, 12, 3, 3],
+                false,
+                &convt([2, 2], [1, 1, 1, 1], [1, 1], [1, 1], 1),
+                181,
+            );
+        });
+    }
+}
+
 // ---- gradients -----------------------------------------------------------------------------
 
 const GRAD_ATOL: f64 = 2e-4;
@@ -351,16 +387,24 @@ fn conv2d_gradients_match_finite_differences() {
 #[test]
 fn conv2d_weight_gradient_handles_long_reductions_and_many_tiles() {
     #[rustfmt::skip]
-    let cases: [([usize; 4], [usize; 4], bool, Conv2dParams); 3] = [
+    let cases: [([usize; 4], [usize; 4], bool, Conv2dParams); 4] = [
         // A reduction over 2 x 13 x 12 output pixels split into slices; 18 output channels (two
         // tiles of 16); 5 input channels (one partly idle block of 8).
         ([2, 5, 13, 12], [18, 5, 3, 3], true, Conv2dParams::same([3, 3])),
         ([1, 30, 4, 3], [2, 30, 3, 3], true, conv([1, 1], [1, 0, 1, 0], [1, 1], 1)),
         // 9 taps x 8 blocks of 8 input channels = 72 units: two column tiles of 64.
         ([1, 57, 3, 3], [8, 57, 3, 3], false, Conv2dParams::same([3, 3])),
+        // Strided and dilated: output rows of 10 pixels, a block of 8 and a ragged one.
+        ([2, 8, 9, 21], [9, 8, 3, 3], true, conv([2, 2], [1, 1, 1, 1], [1, 2], 1)),
     ];
-    for (k, (xs, ws, bias, p)) in cases.iter().enumerate() {
-        check_conv_grad(*xs, *ws, *bias, p, 220 + k as u64);
+    // Both builds of the wide forward kernel, which also computes the input gradient (plain, and
+    // subgroup where the adapter has 8-wide subgroups, as lavapipe does).
+    for variant in [ConvVariant::Plain, ConvVariant::Auto] {
+        with_conv_variant(variant, || {
+            for (k, (xs, ws, bias, p)) in cases.iter().enumerate() {
+                check_conv_grad(*xs, *ws, *bias, p, 220 + k as u64);
+            }
+        });
     }
 }
 

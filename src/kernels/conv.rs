@@ -157,11 +157,47 @@ fn word(v: i64) -> u32 {
     (v as i32) as u32
 }
 
+/// Which build of the wide forward kernel (which also computes input gradients) runs (see
+/// [`with_conv_variant`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// The subgroup build (`conv2d_sg`) where the adapter runs 8-wide subgroups, else the
+    /// plain `conv2d`.
+    Auto,
+    /// Always the plain `conv2d`.
+    Plain,
+}
+
+thread_local! {
+    static FORCED: std::cell::Cell<ConvVariant> = const { std::cell::Cell::new(ConvVariant::Auto) };
+}
+
+/// Runs `f` with convolutions recorded on this thread using `variant` (for tests and
+/// comparisons); the previous choice comes back afterwards, also if `f` panics.
+pub fn with_conv_variant<R>(variant: ConvVariant, f: impl FnOnce() -> R) -> R {
+    struct Restore(ConvVariant);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(variant)));
+    f()
+}
+
+/// Whether kernels recorded now on this thread use the subgroup builds: not forced to the plain
+/// ones, and the adapter runs 8-wide subgroups.
+fn use_subgroups(ctx: &crate::Context) -> bool {
+    FORCED.with(|c| c.get()) == ConvVariant::Auto && crate::kernels::matmul::subgroups_of_8(ctx)
+}
+
 /// One recorded forward convolution (either direction), optionally with a fused bias.
 #[derive(Debug)]
 struct ConvKernel {
     geom: Geom,
     has_bias: bool,
+    /// Use the subgroup build of the wide kernel (`conv2d_sg`).
+    sg: bool,
 }
 
 impl Kernel for ConvKernel {
@@ -193,10 +229,12 @@ impl Kernel for ConvKernel {
         let (a_h, os_h, ph_h, base_h, kstep_h, dv_h, unshift_h) = axis(0, g.kh);
         let (a_w, os_w, ph_w, base_w, kstep_w, dv_w, unshift_w) = axis(1, g.kw);
         let (hq, wq) = (g.ho.div_ceil(os_h), g.wo.div_ceil(os_w));
-        let (entry, tile_q, tile_m) = if mg < NARROW_BELOW {
-            ("conv2d_narrow", NARROW_PIXELS, NARROW_CHANNELS)
+        let (shader, entry, tile_q, tile_m) = if mg < NARROW_BELOW {
+            ("conv2d", "conv2d_narrow", NARROW_PIXELS, NARROW_CHANNELS)
+        } else if self.sg {
+            ("conv2d_sg", "conv2d_sg", WIDE_PIXELS, WIDE_CHANNELS)
         } else {
-            ("conv2d", WIDE_PIXELS, WIDE_CHANNELS)
+            ("conv2d", "conv2d", WIDE_PIXELS, WIDE_CHANNELS)
         };
         let tiles_q = (g.n * hq * wq).div_ceil(tile_q);
         let tiles_m = mg.div_ceil(tile_m);
@@ -225,7 +263,7 @@ impl Kernel for ConvKernel {
         );
         w.extend([unshift_h, unshift_w].map(word));
         let count = ph_h * ph_w * g.groups * tiles_m * tiles_q;
-        launch("conv2d", entry, Vec::new(), 3, w, count as u64)
+        launch(shader, entry, Vec::new(), 3, w, count as u64)
     }
 }
 
@@ -331,6 +369,7 @@ fn run_conv(geom: Geom, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> R
         ConvKernel {
             geom,
             has_bias: bias.is_some(),
+            sg: use_subgroups(&x.ctx),
         },
         vec![x.clone(), weight.clone(), b],
         out,

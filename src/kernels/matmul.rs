@@ -70,7 +70,7 @@ pub fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> 
 
 /// Whether the adapter runs subgroups of exactly 8 invocations, so a workgroup of 8 is one
 /// subgroup whose lanes the subgroup kernels address by index.
-fn subgroups_of_8(ctx: &Context) -> bool {
+pub(crate) fn subgroups_of_8(ctx: &Context) -> bool {
     let info = ctx.adapter_info();
     ctx.features().contains(wgpu::Features::SUBGROUP)
         && info.subgroup_min_size == 8

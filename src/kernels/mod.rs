@@ -48,6 +48,14 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("ceiling", include_str!("../../shaders/ceiling.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    // conv2d with the weights of each step shared through subgroups (8-wide subgroups only).
+    (
+        "conv2d_sg",
+        concat!(
+            include_str!("../../shaders/conv2d.wgsl"),
+            include_str!("../../shaders/conv2d_sg.wgsl")
+        ),
+    ),
     (
         "cross_entropy",
         include_str!("../../shaders/cross_entropy.wgsl"),
