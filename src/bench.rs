@@ -977,7 +977,7 @@ pub fn ceiling_fma_reference(
 }
 
 /// The copy ceiling kernel: a copy of `x` (its element count a multiple of 4) made with vec4
-/// loads and stores, each invocation moving [`COPY_PER_INVOCATION`] vec4s a grid apart.
+/// loads and stores, each invocation moving `COPY_PER_INVOCATION` vec4s a grid apart.
 pub fn ceiling_copy(x: &Tensor) -> Result<Tensor> {
     x.check_dtype("ceiling_copy", DType::F32)?;
     let n = x.numel();

@@ -1,22 +1,22 @@
 //! Elementwise fusion: chains and trees of elementwise ops run as one generated kernel.
 //!
-//! Kernels that compute an elementwise op say so through [`crate::graph::Kernel::elementwise`].
-//! At realization time, [`plan`] walks the ordered steps and lets a step absorb an input's
+//! Kernels that compute an elementwise op say so through `Kernel::elementwise`.
+//! At realization time, `plan` walks the ordered steps and lets a step absorb an input's
 //! producer when the producer
 //! - is elementwise and an intermediate (not kept: no target, no outside handle),
 //! - has this step as its only consumer (it may read it through several inputs),
 //! - has the same element count (so element `i` of the producer feeds element `i` here),
 //!
-//! and the merged group stays within the limits: at most [`MAX_READS`] distinct input buffers
+//! and the merged group stays within the limits: at most `MAX_READS` distinct input buffers
 //! (WebGPU allows 8 storage buffers per stage, one is the output), at most 64 parameter words
 //! (the 256-byte uniform block) and at most [`MAX_OPS`] ops. A group is therefore a tree whose
 //! root is its only output; everything it reads from outside (realized tensors, other kernels'
 //! outputs, kept nodes) is a *leaf*, bound once per distinct buffer.
 //!
-//! [`build`] turns a group into a compact program: a list of `u32` words (loads, ops, a
+//! `build` turns a group into a compact program: a list of `u32` words (loads, ops, a
 //! store) that fully determines the generated WGSL, plus its parameter words (element count,
 //! broadcast dims and strides, scalar operands). The program is the pipeline cache key, so a
-//! warm realization builds a few words per op and hashes them; [`wgsl`] writes the shader text
+//! warm realization builds a few words per op and hashes them; `wgsl` writes the shader text
 //! only on a cache miss.
 //!
 //! Inputs whose element count equals the output's are read at the linear index. Broadcast

@@ -171,9 +171,9 @@ impl Tensor {
     /// Softmax cross-entropy with mean reduction (ONNX `SoftmaxCrossEntropyLoss`,
     /// `reduction="mean"`). `self` holds the scores, (N, C) or (N, C, d1, …); `labels` are
     /// class indices of dtype I32 shaped (N) or (N, d1, …); `weights`, if given, are per-class
-    /// weights of shape (C). With l the label of a position and w = weights[l] (or 1):
+    /// weights of shape (C). With l the label of a position and w = `weights[l]` (or 1):
     ///
-    /// loss = Σ w·(−log_softmax(scores)[l]) / Σ w
+    /// `loss = Σ w·(−log_softmax(scores)[l]) / Σ w`
     ///
     /// Returns `(loss, log_prob)`: the loss of shape `[]` and the log-softmax over the classes,
     /// in the scores' shape. Differentiable with respect to the scores (through both outputs).

@@ -441,7 +441,7 @@ impl Layer for LayerNorm {
     }
 }
 
-/// Token embedding: i32 indices (any shape) -> indices.shape + [dim].
+/// Token embedding: i32 indices (any shape) -> `indices.shape + [dim]`.
 pub struct Embedding {
     w: Parameter,
     size: (usize, usize),

@@ -169,8 +169,8 @@ impl Optimizer {
     }
 
     /// Records one update of every parameter with its gradient and replaces the parameters
-    /// (and the optimizer's state) with the results. Nothing runs until realized; see
-    /// [`Optimizer::pending`] for the tensors to realize.
+    /// (and the optimizer's state) with the results. Nothing runs until realized: realize the
+    /// parameters and [`Optimizer::state`] (as `Sequential::realize_step` does).
     pub fn update(&mut self, params: &[Parameter], grads: &[Tensor]) -> Result<()> {
         if params.len() != grads.len() {
             return Err(Error::invalid(
