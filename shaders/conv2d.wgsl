@@ -404,9 +404,9 @@ fn conv2d_narrow(
 // weights with long reductions still spread over many workgroups; slice s writes its partial
 // sums to out[s], and the caller sums the slices.
 //
-// conv2d_backward_weight: an invocation holds one tap (kh, kw) x 8 input channels x 16 output
-//   channels (24 loads per 128 FMAs); its 8 columns share the tap, so one bounds check serves
-//   them all. A workgroup covers 64 (tap, 8-channel block) units x the same 16 output channels.
+// conv2d_backward_weight: an invocation holds one tap (kh, kw) x 16 input channels x 16 output
+//   channels (32 loads per 256 FMAs); its 16 columns share the tap, so one bounds check serves
+//   them all. A workgroup covers 64 (tap, 16-channel block) units x the same 16 output channels.
 // conv2d_backward_weight_narrow, for groups of fewer than 8 output or 4 input channels
 //   (depthwise, first layers): an invocation holds one (output channel, input channel) pair x 4
 //   taps, and units run over all groups.
@@ -444,27 +444,6 @@ struct WParams {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;       // (N, M, Ho, Wo)
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>; // (splits, M, cg, kH, kW)
 
-// Eight input channels of one tap (conv2d_backward_weight's block row).
-struct Ch8 {
-    a: vec4<f32>,
-    b: vec4<f32>,
-}
-
-fn fma8(acc: Ch8, d: f32, v: Ch8) -> Ch8 {
-    let s = vec4<f32>(d);
-    return Ch8(fma(s, v.a, acc.a), fma(s, v.b, acc.b));
-}
-
-// Stores output channel g mg + mo's partial sums for input channels c0 .. c0 + 7 at one tap.
-fn store_ch8(s: u32, g: u32, mo: u32, c0: u32, tap: u32, acc: Ch8) {
-    if (mo >= q.mg) {
-        return;
-    }
-    let row = (s * q.m + g * q.mg + mo) * q.ncols + tap;
-    store_ch4(row, c0, acc.a);
-    store_ch4(row, c0 + 4u, acc.b);
-}
-
 fn store_ch4(row: u32, c0: u32, v: vec4<f32>) {
     let kk = q.kh * q.kw;
     for (var j = 0u; j < 4u; j++) {
@@ -484,6 +463,31 @@ fn x_base(g: u32, c: u32) -> u32 {
     return (g * q.cg + min(c, q.cg - 1u)) * q.h * q.w;
 }
 
+// Sixteen input channels of one tap (conv2d_backward_weight's block row).
+struct Ch16 {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    c: vec4<f32>,
+    d: vec4<f32>,
+}
+
+fn fma_ch16(acc: Ch16, dv: f32, v: Ch16) -> Ch16 {
+    let s = vec4<f32>(dv);
+    return Ch16(fma(s, v.a, acc.a), fma(s, v.b, acc.b), fma(s, v.c, acc.c), fma(s, v.d, acc.d));
+}
+
+// Stores output channel g mg + mo's partial sums for input channels c0 .. c0 + 15 at one tap.
+fn store_ch16(s: u32, g: u32, mo: u32, c0: u32, tap: u32, acc: Ch16) {
+    if (mo >= q.mg) {
+        return;
+    }
+    let row = (s * q.m + g * q.mg + mo) * q.ncols + tap;
+    store_ch4(row, c0, acc.a);
+    store_ch4(row, c0 + 4u, acc.b);
+    store_ch4(row, c0 + 8u, acc.c);
+    store_ch4(row, c0 + 12u, acc.d);
+}
+
 @compute @workgroup_size(64)
 fn conv2d_backward_weight(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -498,18 +502,20 @@ fn conv2d_backward_weight(
     rest = rest / q.tiles_m;
     let g = rest % q.groups;
     let s = rest / q.groups;
-    // This invocation's unit: one tap, input channels c0 .. c0 + 7.
+    // This invocation's unit: one tap, input channels c0 .. c0 + 15.
     let kk = q.kh * q.kw;
     let unit = ct * 64u + lid;
     let tap = unit % kk;
-    let c0 = (unit / kk) * 8u;
+    let c0 = (unit / kk) * 16u;
     if (s >= q.splits || c0 >= q.cg) {
         return;
     }
     let ih0 = i32((tap / q.kw) * q.dh) - q.pt;
     let iw0 = i32((tap % q.kw) * q.dw) - q.pl;
-    let xa = vec4<u32>(x_base(g, c0), x_base(g, c0 + 1u), x_base(g, c0 + 2u), x_base(g, c0 + 3u));
+    let xa = vec4<u32>(x_base(g, c0 + 0u), x_base(g, c0 + 1u), x_base(g, c0 + 2u), x_base(g, c0 + 3u));
     let xb = vec4<u32>(x_base(g, c0 + 4u), x_base(g, c0 + 5u), x_base(g, c0 + 6u), x_base(g, c0 + 7u));
+    let xc = vec4<u32>(x_base(g, c0 + 8u), x_base(g, c0 + 9u), x_base(g, c0 + 10u), x_base(g, c0 + 11u));
+    let xd = vec4<u32>(x_base(g, c0 + 12u), x_base(g, c0 + 13u), x_base(g, c0 + 14u), x_base(g, c0 + 15u));
 
     let mo = mt * 16u;
     let d0 = dy_base(g, mo);
@@ -528,22 +534,22 @@ fn conv2d_backward_weight(
     let d13 = dy_base(g, mo + 13u);
     let d14 = dy_base(g, mo + 14u);
     let d15 = dy_base(g, mo + 15u);
-    var acc0 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc1 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc2 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc3 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc4 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc5 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc6 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc7 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc8 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc9 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc10 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc11 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc12 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc13 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc14 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
-    var acc15 = Ch8(vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc0 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc1 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc2 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc3 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc4 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc5 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc6 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc7 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc8 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc9 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc10 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc11 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc12 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc13 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc14 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc15 = Ch16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     let h = i32(q.h);
     let w = i32(q.w);
     let r0 = s * q.rows_per_split;
@@ -560,46 +566,48 @@ fn conv2d_backward_weight(
             // Padding reads the channels' first elements (valid addresses), masked to 0.
             let ok = row_ok && iw >= 0 && iw < w;
             let at = select(0u, u32(xrow + iw), ok);
-            let v = Ch8(
+            let v = Ch16(
                 select(vec4<f32>(0.0), vec4<f32>(xin[at + xa.x], xin[at + xa.y], xin[at + xa.z], xin[at + xa.w]), ok),
                 select(vec4<f32>(0.0), vec4<f32>(xin[at + xb.x], xin[at + xb.y], xin[at + xb.z], xin[at + xb.w]), ok),
+                select(vec4<f32>(0.0), vec4<f32>(xin[at + xc.x], xin[at + xc.y], xin[at + xc.z], xin[at + xc.w]), ok),
+                select(vec4<f32>(0.0), vec4<f32>(xin[at + xd.x], xin[at + xd.y], xin[at + xd.z], xin[at + xd.w]), ok),
             );
             let d = dyrow + ow;
-            acc0 = fma8(acc0, dy[d0 + d], v);
-            acc1 = fma8(acc1, dy[d1 + d], v);
-            acc2 = fma8(acc2, dy[d2 + d], v);
-            acc3 = fma8(acc3, dy[d3 + d], v);
-            acc4 = fma8(acc4, dy[d4 + d], v);
-            acc5 = fma8(acc5, dy[d5 + d], v);
-            acc6 = fma8(acc6, dy[d6 + d], v);
-            acc7 = fma8(acc7, dy[d7 + d], v);
-            acc8 = fma8(acc8, dy[d8 + d], v);
-            acc9 = fma8(acc9, dy[d9 + d], v);
-            acc10 = fma8(acc10, dy[d10 + d], v);
-            acc11 = fma8(acc11, dy[d11 + d], v);
-            acc12 = fma8(acc12, dy[d12 + d], v);
-            acc13 = fma8(acc13, dy[d13 + d], v);
-            acc14 = fma8(acc14, dy[d14 + d], v);
-            acc15 = fma8(acc15, dy[d15 + d], v);
+            acc0 = fma_ch16(acc0, dy[d0 + d], v);
+            acc1 = fma_ch16(acc1, dy[d1 + d], v);
+            acc2 = fma_ch16(acc2, dy[d2 + d], v);
+            acc3 = fma_ch16(acc3, dy[d3 + d], v);
+            acc4 = fma_ch16(acc4, dy[d4 + d], v);
+            acc5 = fma_ch16(acc5, dy[d5 + d], v);
+            acc6 = fma_ch16(acc6, dy[d6 + d], v);
+            acc7 = fma_ch16(acc7, dy[d7 + d], v);
+            acc8 = fma_ch16(acc8, dy[d8 + d], v);
+            acc9 = fma_ch16(acc9, dy[d9 + d], v);
+            acc10 = fma_ch16(acc10, dy[d10 + d], v);
+            acc11 = fma_ch16(acc11, dy[d11 + d], v);
+            acc12 = fma_ch16(acc12, dy[d12 + d], v);
+            acc13 = fma_ch16(acc13, dy[d13 + d], v);
+            acc14 = fma_ch16(acc14, dy[d14 + d], v);
+            acc15 = fma_ch16(acc15, dy[d15 + d], v);
             iw += i32(q.sw);
         }
     }
-    store_ch8(s, g, mo, c0, tap, acc0);
-    store_ch8(s, g, mo + 1u, c0, tap, acc1);
-    store_ch8(s, g, mo + 2u, c0, tap, acc2);
-    store_ch8(s, g, mo + 3u, c0, tap, acc3);
-    store_ch8(s, g, mo + 4u, c0, tap, acc4);
-    store_ch8(s, g, mo + 5u, c0, tap, acc5);
-    store_ch8(s, g, mo + 6u, c0, tap, acc6);
-    store_ch8(s, g, mo + 7u, c0, tap, acc7);
-    store_ch8(s, g, mo + 8u, c0, tap, acc8);
-    store_ch8(s, g, mo + 9u, c0, tap, acc9);
-    store_ch8(s, g, mo + 10u, c0, tap, acc10);
-    store_ch8(s, g, mo + 11u, c0, tap, acc11);
-    store_ch8(s, g, mo + 12u, c0, tap, acc12);
-    store_ch8(s, g, mo + 13u, c0, tap, acc13);
-    store_ch8(s, g, mo + 14u, c0, tap, acc14);
-    store_ch8(s, g, mo + 15u, c0, tap, acc15);
+    store_ch16(s, g, mo, c0, tap, acc0);
+    store_ch16(s, g, mo + 1u, c0, tap, acc1);
+    store_ch16(s, g, mo + 2u, c0, tap, acc2);
+    store_ch16(s, g, mo + 3u, c0, tap, acc3);
+    store_ch16(s, g, mo + 4u, c0, tap, acc4);
+    store_ch16(s, g, mo + 5u, c0, tap, acc5);
+    store_ch16(s, g, mo + 6u, c0, tap, acc6);
+    store_ch16(s, g, mo + 7u, c0, tap, acc7);
+    store_ch16(s, g, mo + 8u, c0, tap, acc8);
+    store_ch16(s, g, mo + 9u, c0, tap, acc9);
+    store_ch16(s, g, mo + 10u, c0, tap, acc10);
+    store_ch16(s, g, mo + 11u, c0, tap, acc11);
+    store_ch16(s, g, mo + 12u, c0, tap, acc12);
+    store_ch16(s, g, mo + 13u, c0, tap, acc13);
+    store_ch16(s, g, mo + 14u, c0, tap, acc14);
+    store_ch16(s, g, mo + 15u, c0, tap, acc15);
 }
 
 @compute @workgroup_size(64)

@@ -389,11 +389,12 @@ fn conv2d_weight_gradient_handles_long_reductions_and_many_tiles() {
     #[rustfmt::skip]
     let cases: [([usize; 4], [usize; 4], bool, Conv2dParams); 4] = [
         // A reduction over 2 x 13 x 12 output pixels split into slices; 18 output channels (two
-        // tiles of 16); 5 input channels (one partly idle block of 8).
+        // tiles of 16); 5 input channels (one partly idle block of 16).
         ([2, 5, 13, 12], [18, 5, 3, 3], true, Conv2dParams::same([3, 3])),
         ([1, 30, 4, 3], [2, 30, 3, 3], true, conv([1, 1], [1, 0, 1, 0], [1, 1], 1)),
-        // 9 taps x 8 blocks of 8 input channels = 72 units: two column tiles of 64.
-        ([1, 57, 3, 3], [8, 57, 3, 3], false, Conv2dParams::same([3, 3])),
+        // 25 taps x 3 blocks of 16 input channels (the last partly idle) = 75 units: two
+        // column tiles of 64.
+        ([1, 40, 3, 3], [8, 40, 5, 5], false, Conv2dParams::same([5, 5])),
         // Strided and dilated: output rows of 10 pixels, a block of 8 and a ragged one.
         ([2, 8, 9, 21], [9, 8, 3, 3], true, conv([2, 2], [1, 1, 1, 1], [1, 2], 1)),
     ];

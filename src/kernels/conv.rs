@@ -23,10 +23,10 @@ const WIDE_CHANNELS: usize = 16;
 /// `conv2d_narrow`: 64 invocations x 16 pixels, 4 channels.
 const NARROW_PIXELS: usize = 1024;
 const NARROW_CHANNELS: usize = 4;
-/// `conv2d_backward_weight`: units of (tap, 8 input channels) per workgroup, and input and
+/// `conv2d_backward_weight`: units of (tap, 16 input channels) per workgroup, and input and
 /// output channels per unit.
 const WGRAD_UNITS: usize = 64;
-const WGRAD_INPUTS: usize = 8;
+const WGRAD_INPUTS: usize = 16;
 const WGRAD_OUTPUTS: usize = 16;
 /// `conv2d_backward_weight_narrow`: taps per unit (one output and one input channel). The
 /// weight gradient also takes the narrow kernel for groups of fewer input channels than this,
