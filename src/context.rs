@@ -78,22 +78,22 @@ pub struct AdapterReport {
     pub features: wgpu::Features,
 }
 
-/// Optional features kiln asks for when the adapter has them.
-#[cfg(not(target_arch = "wasm32"))]
-pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
+const NATIVE_OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
     .union(wgpu::Features::SHADER_F16)
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::PIPELINE_CACHE);
 
+/// Optional features kiln asks for when the adapter has them.
+#[cfg(not(target_arch = "wasm32"))]
+pub const OPTIONAL_FEATURES: wgpu::Features = NATIVE_OPTIONAL_FEATURES;
+
 /// Optional features kiln asks for when the adapter has them. In the browser, without
 /// SUBGROUP: the subgroup kernels (`*_sg`) are written for naga, and browsers' WGSL compilers
 /// also want an `enable subgroups;` directive, which naga does not take; the plain kernels run.
 #[cfg(target_arch = "wasm32")]
-pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
-    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
-    .union(wgpu::Features::SHADER_F16)
-    .union(wgpu::Features::PIPELINE_CACHE);
+pub const OPTIONAL_FEATURES: wgpu::Features =
+    NATIVE_OPTIONAL_FEATURES.difference(wgpu::Features::SUBGROUP);
 
 /// wgpu's consent token for experimental features, asked for only when the user opted in
 /// ([`ContextOptions::experimental_cooperative_matrix`]).

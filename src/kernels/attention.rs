@@ -60,10 +60,7 @@ pub fn with_attention_variant<R>(variant: AttentionVariant, f: impl FnOnce() -> 
 /// the kernels address by rank); elsewhere, or when [`AttentionVariant::Plain`] is forced, the
 /// plain build.
 pub fn attention_variant(ctx: &Context) -> AttentionVariant {
-    let info = ctx.adapter_info();
-    let sg8 = ctx.features().contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8;
+    let sg8 = crate::kernels::subgroups_of_8(ctx);
     match FORCED.with(Cell::get) {
         AttentionVariant::Plain => AttentionVariant::Plain,
         _ if sg8 => AttentionVariant::Subgroup,

@@ -188,7 +188,7 @@ pub fn with_conv_variant<R>(variant: ConvVariant, f: impl FnOnce() -> R) -> R {
 /// Whether kernels recorded now on this thread use the subgroup builds: not forced to the plain
 /// ones, and the adapter runs 8-wide subgroups.
 fn use_subgroups(ctx: &crate::Context) -> bool {
-    FORCED.with(|c| c.get()) == ConvVariant::Auto && crate::kernels::matmul::subgroups_of_8(ctx)
+    FORCED.with(|c| c.get()) == ConvVariant::Auto && crate::kernels::subgroups_of_8(ctx)
 }
 
 /// One recorded forward convolution (either direction), optionally with a fused bias.

@@ -68,14 +68,6 @@ pub fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> 
     f()
 }
 
-/// Whether the adapter runs subgroups of exactly 8 invocations, so a workgroup of 8 is one
-/// subgroup whose lanes the subgroup kernels address by index.
-pub(crate) fn subgroups_of_8(ctx: &Context) -> bool {
-    let info = ctx.adapter_info();
-    ctx.features().contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8
-}
 
 /// The variant to run for plan `p` on `ctx`, given a forced choice (`Auto` = none).
 fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
@@ -92,7 +84,7 @@ fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
     let a_contig = if p.sa_k == 1 { p.k } else { p.m };
     let b_contig = if p.sb_n == 1 { p.n } else { p.k };
     let aligned = p.n.is_multiple_of(4) && a_contig.is_multiple_of(4) && b_contig.is_multiple_of(4);
-    if !aligned || !subgroups_of_8(ctx) {
+    if !aligned || !crate::kernels::subgroups_of_8(ctx) {
         return MatmulVariant::Scalar;
     }
     match forced {

@@ -135,6 +135,16 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
     expanded.get(k)?.as_deref()
 }
 
+/// Whether the adapter runs subgroups of exactly 8 invocations (lavapipe on AVX2), the
+/// condition of every `*_sg` kernel build: their lanes are addressed by index, and a workgroup
+/// of 8k invocations is k whole subgroups.
+pub(crate) fn subgroups_of_8(ctx: &crate::Context) -> bool {
+    let info = ctx.adapter_info();
+    ctx.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8
+}
+
 /// Workgroups of `size` invocations needed to cover `n` items.
 pub(crate) fn groups(n: usize, size: usize) -> u64 {
     n.div_ceil(size) as u64
