@@ -68,7 +68,6 @@ pub fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> 
     f()
 }
 
-
 /// The variant to run for plan `p` on `ctx`, given a forced choice (`Auto` = none).
 fn choose(ctx: &Context, p: &Plan, forced: MatmulVariant) -> MatmulVariant {
     let gpu = matches!(
