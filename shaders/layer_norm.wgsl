@@ -13,7 +13,7 @@
 // Statistics are two-pass (the mean first, then Σ (x − mean)²), and the mean sums x − x[first]
 // of the row, so rows with a large common offset keep their mean and variance.
 //
-// Entry points (src/kernels/norm.rs picks per shape):
+// Entry points (src/kernels/layer_norm.rs picks per shape):
 // - `layer_norm`, `layer_norm_backward_input`: one 256-invocation workgroup per row; adjacent
 //   invocations read adjacent elements; sums combine in a workgroup-memory tree.
 // - `layer_norm_small`, `layer_norm_backward_input_small`: one invocation per row (short rows,

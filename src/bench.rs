@@ -14,8 +14,8 @@
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::executor::PlanStats;
 use crate::graph::{Kernel, Launch};
+use crate::PlanStats;
 use crate::{Context, ContextOptions, DType, GpuTimer, Tensor};
 
 /// How one run of a case is timed.

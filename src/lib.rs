@@ -28,25 +28,27 @@ pub mod executor;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsio;
 pub(crate) mod graph;
+pub mod ir;
 pub mod kernels;
 pub mod nn;
 pub mod optim;
 pub mod plot;
 pub mod reference;
+pub mod shaders;
 pub mod shape;
 pub mod tensor;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
+pub use context::pool::{MemoryStats, PlanStats};
 pub use context::{AdapterReport, Context, ContextOptions};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use executor::pool::MemoryStats;
 pub use executor::{DispatchTime, GpuTimer};
+pub use ir::BinaryOp;
+pub use ir::UnaryOp;
 pub use kernels::attention::AttentionParams;
-pub use kernels::binary::BinaryOp;
-pub use kernels::norm::BatchNormTrain;
-pub use kernels::unary::UnaryOp;
+pub use kernels::batch_norm::BatchNormTrain;
 pub use tensor::Tensor;
 
 /// The README's example, run as a doctest.

@@ -2,10 +2,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::context::BufKind;
 use crate::context::{lock, Context};
 use crate::error::{Error, Result};
-use crate::executor::pool::BufKind;
-use crate::graph::{Kernel, Node, NodeState, OutSpec, Storage};
+use crate::executor::{self, DispatchTime, GpuTimer};
+use crate::graph::{Kernel, Node, NodeState, OutSpec, Storage, Value};
 use crate::shape::{self, numel};
 use crate::{DType, Element};
 
@@ -37,6 +38,15 @@ impl std::fmt::Debug for Tensor {
 }
 
 impl Tensor {
+    /// The graph's handle to this tensor's data: its node, output and view shape.
+    pub(crate) fn value(&self) -> Value {
+        Value {
+            node: self.node.clone(),
+            out: self.out,
+            shape: self.shape.clone(),
+        }
+    }
+
     /// Uploads host data as a tensor of `shape`.
     ///
     /// ```no_run
@@ -123,7 +133,7 @@ impl Tensor {
             }
         }
         // The executor's graph holds plain data handles; autograd records live beside it.
-        let inputs = inputs.iter().map(Tensor::detach).collect();
+        let inputs = inputs.iter().map(Tensor::value).collect();
         Ok(Tensor::from_node(
             ctx,
             specs,
@@ -216,16 +226,7 @@ impl Tensor {
     }
 
     pub(crate) fn storage(&self) -> Result<Arc<Storage>> {
-        match &*lock(&self.node.state) {
-            NodeState::Realized(s) => s.get(self.out).cloned().ok_or_else(|| Error::Gpu {
-                during: "readback".into(),
-                message: "missing output buffer".into(),
-            }),
-            _ => Err(Error::Gpu {
-                during: "readback".into(),
-                message: "tensor is not realized".into(),
-            }),
-        }
+        self.value().storage()
     }
 
     pub(crate) fn check_dtype(&self, op: &'static str, dtype: DType) -> Result<()> {
@@ -341,4 +342,49 @@ pub(crate) fn check_size(ctx: &Context, op: &'static str, bytes: u64) -> Result<
         });
     }
     Ok(())
+}
+
+/// Realizing tensors: the executor works on the graph's plain data, so the context's entry
+/// points live here, with the tensors they take.
+impl Context {
+    /// Checks that every target lives on this context; returns their graph handles.
+    fn targets(&self, targets: &[&Tensor]) -> Result<Vec<Value>> {
+        targets
+            .iter()
+            .map(|t| {
+                if Arc::ptr_eq(&t.ctx.inner, &self.inner) {
+                    Ok(t.value())
+                } else {
+                    Err(Error::invalid(
+                        "realize",
+                        "tensor belongs to another context",
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    /// Computes every pending node the targets depend on, in one submission. Returns once the
+    /// work is submitted, without waiting for the GPU. With several targets, the first
+    /// target's work is ordered first.
+    pub fn realize(&self, targets: &[&Tensor]) -> Result<()> {
+        executor::realize(self, &self.targets(targets)?)
+    }
+
+    /// [`Context::realize`], with GPU timestamps written around the work into `timer`.
+    pub fn realize_timed(&self, targets: &[&Tensor], timer: &GpuTimer) -> Result<()> {
+        executor::realize_timed(self, &self.targets(targets)?, timer)
+    }
+
+    /// [`Context::realize`] with every dispatch in a compute pass of its own between two GPU
+    /// timestamps, and returns each dispatch's kernel and GPU time, in order (a fused group is
+    /// named `fused[<ops>]`). Needs timestamp queries (an [`Error::InvalidArgument`] naming
+    /// them otherwise, before anything runs); blocks until the GPU is done. At most
+    /// [`executor::PROFILE_MAX_DISPATCHES`] dispatches are timed; the rest run untimed.
+    /// Splitting passes adds a little time per dispatch, so the sum can exceed a
+    /// [`Context::realize_timed`] figure slightly.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn realize_profiled(&self, targets: &[&Tensor]) -> Result<Vec<DispatchTime>> {
+        executor::realize_profiled(self, &self.targets(targets)?)
+    }
 }

@@ -95,9 +95,9 @@ impl WebKiln {
     /// browser's own WGSL compiler, which is stricter than naga in places.
     pub fn shader_sources() -> String {
         // As compiled: with their `// kiln:include` library pieces expanded.
-        let expanded: Vec<(&str, &str)> = crate::kernels::SHADERS
+        let expanded: Vec<(&str, &str)> = crate::shaders::SHADERS
             .iter()
-            .filter_map(|(name, _)| Some((*name, crate::kernels::shader_source(name)?)))
+            .filter_map(|(name, _)| Some((*name, crate::shaders::shader_source(name)?)))
             .collect();
         serde_json::to_string(&expanded).unwrap_or_else(|_| "[]".into())
     }

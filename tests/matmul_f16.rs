@@ -282,7 +282,7 @@ fn f16_product_rejects_bad_operands_with_clear_errors() {
 }
 
 fn validate(name: &str, caps: naga::valid::Capabilities) -> Result<naga::Module, String> {
-    let src = kiln::kernels::shader_source(name).expect("registered");
+    let src = kiln::shaders::shader_source(name).expect("registered");
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .validate(&module)

@@ -1,4 +1,4 @@
-//! Every shader module the crate compiles (`kernels::SHADERS`: one WGSL file of shaders/, or a
+//! Every shader module the crate compiles (`shaders::SHADERS`: one WGSL file of shaders/, or a
 //! file with a tail appended, with its `// kiln:include` library pieces from shaders/lib/
 //! expanded) parses and validates with naga, needs no GPU, stays within WebGPU's default
 //! compute limits, and is made of the files in shaders/, all of them used; every library piece
@@ -31,10 +31,10 @@ fn shader_files() -> Vec<(String, String)> {
 
 /// The registered modules, as the crate compiles them (library pieces expanded).
 fn modules() -> Vec<(String, String)> {
-    kiln::kernels::SHADERS
+    kiln::shaders::SHADERS
         .iter()
         .map(|(n, _)| {
-            let src = kiln::kernels::shader_source(n)
+            let src = kiln::shaders::shader_source(n)
                 .unwrap_or_else(|| panic!("{n}: its library pieces do not expand"));
             (n.to_string(), src.to_string())
         })
@@ -117,7 +117,7 @@ fn every_shader_file_is_registered_and_every_registered_shader_exists() {
     // its tail), and every file is part of some module.
     let files = shader_files();
     let mut used = BTreeSet::new();
-    for (name, raw) in kiln::kernels::SHADERS {
+    for (name, raw) in kiln::shaders::SHADERS {
         let mut rest = *raw;
         while !rest.is_empty() {
             let Some((file, text)) = files.iter().find(|(_, t)| rest.starts_with(t.as_str()))
@@ -129,10 +129,10 @@ fn every_shader_file_is_registered_and_every_registered_shader_exists() {
         }
     }
     let all: BTreeSet<String> = files.iter().map(|(n, _)| n.clone()).collect();
-    assert_eq!(all, used, "shaders/ files and kernels::SHADERS disagree");
+    assert_eq!(all, used, "shaders/ files and shaders::SHADERS disagree");
     // A module named like a file holds that file.
     for (name, src) in &files {
-        if let Some((_, raw)) = kiln::kernels::SHADERS.iter().find(|(n, _)| n == name) {
+        if let Some((_, raw)) = kiln::shaders::SHADERS.iter().find(|(n, _)| n == name) {
             assert!(
                 raw.contains(src.as_str()),
                 "{name}: registry holds a different source"
@@ -150,22 +150,22 @@ fn every_library_piece_is_registered_used_and_unknown_pieces_are_refused() {
         .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
         .map(|p| p.file_stem().expect("name").to_string_lossy().into_owned())
         .collect();
-    let registered: BTreeSet<String> = kiln::kernels::LIBRARY
+    let registered: BTreeSet<String> = kiln::shaders::LIBRARY
         .iter()
         .map(|(n, _)| n.to_string())
         .collect();
     assert_eq!(
         files, registered,
-        "shaders/lib and kernels::LIBRARY disagree"
+        "shaders/lib and shaders::LIBRARY disagree"
     );
-    for (name, _) in kiln::kernels::LIBRARY {
+    for (name, _) in kiln::shaders::LIBRARY {
         let directive = format!("// kiln:include {name}");
-        let users = kiln::kernels::SHADERS
+        let users = kiln::shaders::SHADERS
             .iter()
             .filter(|(_, s)| s.lines().any(|l| l.trim() == directive))
             .count();
         assert!(users > 0, "library piece {name} is included by no shader");
     }
-    let err = kiln::kernels::expand_includes("// kiln:include nothing_here\n").unwrap_err();
+    let err = kiln::shaders::expand_includes("// kiln:include nothing_here\n").unwrap_err();
     assert!(err.contains("nothing_here"), "{err}");
 }

@@ -25,66 +25,9 @@
 //! costs 2 dims (4 parameter words) whatever the rank.
 
 use super::{Src, Step};
-use crate::kernels::binary::BinaryOp;
-use crate::kernels::unary::UnaryOp;
+use crate::ir::{BinaryOp, Elementwise, UnaryOp};
 use crate::shape::{broadcast_strides, numel};
 use crate::DType;
-
-/// An elementwise op the executor knows how to fuse. Operands are the kernel's inputs in order.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Elementwise {
-    /// `f(x)`.
-    Unary(UnaryOp),
-    /// `x OP value`, or `value OP x` when `scalar_first`.
-    Scalar {
-        op: BinaryOp,
-        value: f32,
-        scalar_first: bool,
-    },
-    /// `a OP b`, broadcasting.
-    Binary(BinaryOp),
-    /// `dy * f'(x)` for inputs `(x, dy)`.
-    UnaryGrad(UnaryOp),
-    /// `dy * d(x OP value)/dx` for inputs `(x, dy)`.
-    ScalarGrad {
-        op: BinaryOp,
-        value: f32,
-        scalar_first: bool,
-    },
-    /// `g * ∂(a OP b)/∂a` (`which` 0) or `∂/∂b` (1) for inputs `(a, b, g)`, broadcasting.
-    BinaryGrad { op: BinaryOp, which: u32 },
-    /// An activation of shaders/activation.wgsl (its op code), with leaky ReLU's slope.
-    Activation { code: u32, alpha: f32 },
-    /// `dy * f'(x)` of an activation, for inputs `(x, dy)`.
-    ActivationGrad { code: u32, alpha: f32 },
-}
-
-impl Elementwise {
-    fn arity(self) -> usize {
-        match self {
-            Elementwise::Unary(_) | Elementwise::Scalar { .. } | Elementwise::Activation { .. } => {
-                1
-            }
-            Elementwise::Binary(_)
-            | Elementwise::UnaryGrad(_)
-            | Elementwise::ScalarGrad { .. }
-            | Elementwise::ActivationGrad { .. } => 2,
-            Elementwise::BinaryGrad { .. } => 3,
-        }
-    }
-
-    fn scalar(self) -> Option<u32> {
-        match self {
-            Elementwise::Scalar { value, .. } | Elementwise::ScalarGrad { value, .. } => {
-                Some(value.to_bits())
-            }
-            // Only leaky ReLU (code 0) reads its slope.
-            Elementwise::Activation { code: 0, alpha }
-            | Elementwise::ActivationGrad { code: 0, alpha } => Some(alpha.to_bits()),
-            _ => None,
-        }
-    }
-}
 
 /// Most ops in one generated kernel; longer chains are split into several kernels. Measured on
 /// lavapipe with its shader cache off: a program of 256 alternating add/sigmoid ops compiles in
@@ -610,7 +553,7 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     // stable sigmoid and tanh, NumPy's pow, every derivative), with f32_from_bits for inf and
     // NaN made at run time (browsers reject non-finite constants).
     for piece in ["float", "elementwise"] {
-        if let Some((_, text)) = crate::kernels::LIBRARY.iter().find(|(n, _)| *n == piece) {
+        if let Some((_, text)) = crate::shaders::LIBRARY.iter().find(|(n, _)| *n == piece) {
             s.push_str(text);
         }
     }
@@ -638,7 +581,7 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
 /// The math of shaders/activation.wgsl with the op code and the slope as arguments: its
 /// constants and functions, cut from the registered source so the two cannot drift apart.
 fn activation_helpers() -> String {
-    let src = crate::kernels::shader_source("activation").unwrap_or_default();
+    let src = crate::shaders::shader_source("activation").unwrap_or_default();
     let cut = |from: &str, to: &str| -> &str {
         let start = src.find(from).unwrap_or(src.len());
         let end = src[start..].find(to).map_or(src.len(), |e| start + e);

@@ -26,7 +26,6 @@
 //! device's `max_buffer_size`.
 
 pub mod fusion;
-pub mod pool;
 
 pub use fusion::MAX_OPS as FUSION_MAX_OPS;
 
@@ -34,10 +33,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
 use crate::context::{lock, Context};
+use crate::context::{BufKind, GpuBuffer, PlanStats};
 use crate::error::{Error, Result};
-use crate::graph::{Kernel, Node, NodeState, Storage};
-use crate::Tensor;
-use pool::{BufKind, GpuBuffer};
+use crate::graph::{Kernel, Node, NodeState, Storage, Value};
 
 /// Bytes of one kernel's parameter block (64 u32 words).
 pub(crate) const PARAMS_BYTES: u64 = 256;
@@ -116,30 +114,6 @@ impl GpuTimer {
     }
 }
 
-/// What the buffer plan of the last realization needed, as [`Context::last_plan`] reports it:
-/// the measurement behind `kiln bench`'s memory line and `tests/memory.rs`. All sizes but
-/// `planned_bytes` are exact (no size classes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PlanStats {
-    /// Ops (nodes) in the realization.
-    pub steps: usize,
-    /// The largest set of intermediates that must be live at once: over the realized order, the
-    /// maximum at any position of the bytes of intermediates produced at or before it and still
-    /// to be read at or after it.
-    pub live_intermediate_peak_bytes: u64,
-    /// The same maximum with the kept outputs counted too, each from the position that produces
-    /// it to the end: what this order needs beyond its inputs when nothing is updated in place.
-    pub live_peak_with_kept_bytes: u64,
-    /// Bytes of the outputs the realization keeps (targets and held tensors).
-    pub kept_bytes: u64,
-    /// Bytes of the already-realized tensors it reads (each once). They stay allocated until
-    /// the realization ends, even where they are read for the last time by it.
-    pub input_bytes: u64,
-    /// Bytes of the storage buffers the plan took from the pool (size classes included): what
-    /// the realization added to live memory, kept outputs and intermediates together.
-    pub planned_bytes: u64,
-}
-
 /// Exact-size liveness over `order`: the most bytes live at once, of intermediates only
 /// (`with_kept` false) or also of kept outputs, which live from their position to the end.
 /// A node is live from its own position to its last use, inclusive.
@@ -172,11 +146,11 @@ fn best_fit(free: &mut HashMap<u64, Vec<GpuBuffer>>, class: u64, most: u64) -> O
     free.get_mut(&size).and_then(Vec::pop)
 }
 
-/// Dispatches [`Context::realize_profiled`] times at most (two timestamps each; WebGPU allows
+/// Dispatches `Context::realize_profiled` times at most (two timestamps each; WebGPU allows
 /// 4,096 queries per set).
 pub const PROFILE_MAX_DISPATCHES: usize = 2048;
 
-/// One dispatch's GPU time, from [`Context::realize_profiled`].
+/// One dispatch's GPU time, from `Context::realize_profiled`.
 #[derive(Clone, Debug)]
 pub struct DispatchTime {
     /// The kernel's op name, or `fused[<ops>]` for a generated elementwise kernel.
@@ -262,7 +236,7 @@ impl ProfileQueries {
 struct Step<'a> {
     node: &'a Node,
     kernel: &'a Arc<dyn Kernel>,
-    inputs: &'a [Tensor],
+    inputs: &'a [Value],
 }
 
 /// One dispatch of a realization: step `step`'s own kernel, or (`fused`) a generated kernel
@@ -407,572 +381,551 @@ fn donations(
     out
 }
 
-impl Context {
-    /// Computes every pending node the targets depend on, in one submission. Returns once the
-    /// work is submitted, without waiting for the GPU.
-    pub fn realize(&self, targets: &[&Tensor]) -> Result<()> {
-        self.realize_with(targets, None, None)
-    }
+/// Computes every pending node the targets depend on, in one submission (see
+/// `Context::realize`). Returns once the work is submitted, without waiting for the GPU.
+pub(crate) fn realize(ctx: &Context, targets: &[Value]) -> Result<()> {
+    realize_with(ctx, targets, None, None)
+}
 
-    /// [`Context::realize`], with GPU timestamps written around the work into `timer`.
-    pub fn realize_timed(&self, targets: &[&Tensor], timer: &GpuTimer) -> Result<()> {
-        self.realize_with(targets, Some(timer), None)
-    }
+/// [`realize`], with GPU timestamps written around the work into `timer`.
+pub(crate) fn realize_timed(ctx: &Context, targets: &[Value], timer: &GpuTimer) -> Result<()> {
+    realize_with(ctx, targets, Some(timer), None)
+}
 
-    /// [`Context::realize`] with every dispatch in a compute pass of its own between two GPU
-    /// timestamps, and returns each dispatch's kernel and GPU time, in order (a fused group is
-    /// named `fused[<ops>]`). Needs timestamp queries (an [`Error::InvalidArgument`] naming
-    /// them otherwise, before anything runs); blocks until the GPU is done. At most
-    /// [`PROFILE_MAX_DISPATCHES`] dispatches are timed; the rest run untimed. Splitting passes
-    /// adds a little time per dispatch, so the sum can exceed a [`Context::realize_timed`]
-    /// figure slightly.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn realize_profiled(&self, targets: &[&Tensor]) -> Result<Vec<DispatchTime>> {
-        if !self.has_timestamps() {
-            return Err(Error::invalid(
-                "realize_profiled",
-                "the adapter has no timestamp queries",
-            ));
+/// [`realize`] with every dispatch in a compute pass of its own between two GPU timestamps;
+/// returns each dispatch's kernel and GPU time, in order (see `Context::realize_profiled`).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn realize_profiled(ctx: &Context, targets: &[Value]) -> Result<Vec<DispatchTime>> {
+    if !ctx.has_timestamps() {
+        return Err(Error::invalid(
+            "realize_profiled",
+            "the adapter has no timestamp queries",
+        ));
+    }
+    let queries = ProfileQueries::new(ctx);
+    let mut names = Vec::new();
+    realize_with(ctx, targets, None, Some((&queries, &mut names)))?;
+    let ticks = queries.read(ctx, names.len())?;
+    Ok(names
+        .into_iter()
+        .zip(ticks.chunks_exact(2))
+        .map(|(kernel, t)| DispatchTime {
+            kernel,
+            seconds: t[1].wrapping_sub(t[0]) as f64 * queries.period_ns * 1e-9,
+        })
+        .collect())
+}
+
+/// One realization: the phases listed at the top of this module.
+fn realize_with(
+    ctx: &Context,
+    targets: &[Value],
+    timer: Option<&GpuTimer>,
+    mut profile: Option<(&ProfileQueries, &mut Vec<String>)>,
+) -> Result<()> {
+    let _guard = lock(&ctx.inner.realize_lock);
+    ctx.take_uncaptured("an earlier operation")?;
+
+    // 1. Collect pending nodes in post-order.
+    let mut order: Vec<Arc<Node>> = Vec::new();
+    let mut index: IdMap<usize> = IdMap::default();
+    let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
+    // Pushed in reverse, so the first target's work is ordered first: callers can put what
+    // should run early first (a training step lists the parameters from the first layer,
+    // so the whole backward pass runs before the updates that overwrite the weights).
+    for t in targets.iter().rev() {
+        stack.push((t.node.clone(), false));
+    }
+    while let Some((node, expanded)) = stack.pop() {
+        if index.contains_key(&node.id) {
+            continue;
         }
-        let queries = ProfileQueries::new(self);
-        let mut names = Vec::new();
-        self.realize_with(targets, None, Some((&queries, &mut names)))?;
-        let ticks = queries.read(self, names.len())?;
-        Ok(names
-            .into_iter()
-            .zip(ticks.chunks_exact(2))
-            .map(|(kernel, t)| DispatchTime {
-                kernel,
-                seconds: t[1].wrapping_sub(t[0]) as f64 * queries.period_ns * 1e-9,
-            })
-            .collect())
-    }
-
-    fn realize_with(
-        &self,
-        targets: &[&Tensor],
-        timer: Option<&GpuTimer>,
-        mut profile: Option<(&ProfileQueries, &mut Vec<String>)>,
-    ) -> Result<()> {
-        let _guard = lock(&self.inner.realize_lock);
-        self.take_uncaptured("an earlier operation")?;
-
-        // 1. Collect pending nodes in post-order.
-        let mut order: Vec<Arc<Node>> = Vec::new();
-        let mut index: IdMap<usize> = IdMap::default();
-        let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
-        // Pushed in reverse, so the first target's work is ordered first: callers can put what
-        // should run early first (a training step lists the parameters from the first layer,
-        // so the whole backward pass runs before the updates that overwrite the weights).
-        for t in targets.iter().rev() {
-            if !Arc::ptr_eq(&t.ctx.inner, &self.inner) {
+        if expanded {
+            index.insert(node.id, order.len());
+            order.push(node);
+            continue;
+        }
+        let state = lock(&node.state);
+        match &*state {
+            NodeState::Realized(_) => continue,
+            NodeState::Consumed => {
                 return Err(Error::invalid(
                     "realize",
-                    "tensor belongs to another context",
-                ));
+                    "tensor was recycled by a concurrent realization on another thread",
+                ))
             }
-            stack.push((t.node.clone(), false));
-        }
-        while let Some((node, expanded)) = stack.pop() {
-            if index.contains_key(&node.id) {
-                continue;
-            }
-            if expanded {
-                index.insert(node.id, order.len());
-                order.push(node);
-                continue;
-            }
-            let state = lock(&node.state);
-            match &*state {
-                NodeState::Realized(_) => continue,
-                NodeState::Consumed => {
-                    return Err(Error::invalid(
-                        "realize",
-                        "tensor was recycled by a concurrent realization on another thread",
-                    ))
-                }
-                NodeState::Pending { inputs, .. } => {
-                    stack.push((node.clone(), true));
-                    for t in inputs.iter().rev() {
-                        if !index.contains_key(&t.node.id) {
-                            stack.push((t.node.clone(), false));
-                        }
+            NodeState::Pending { inputs, .. } => {
+                stack.push((node.clone(), true));
+                for t in inputs.iter().rev() {
+                    if !index.contains_key(&t.node.id) {
+                        stack.push((t.node.clone(), false));
                     }
                 }
             }
         }
-        drop(stack);
-        if order.is_empty() {
-            return Ok(());
-        }
+    }
+    drop(stack);
+    if order.is_empty() {
+        return Ok(());
+    }
 
-        // 2. Lock every collected node until its result is published: steps borrow their
-        //    kernels and inputs from the locked states instead of cloning them. (Realizations
-        //    are serialized, and no other code locks two node states at once.)
-        let mut states: Vec<MutexGuard<'_, NodeState>> =
-            order.iter().map(|n| lock(&n.state)).collect();
+    // 2. Lock every collected node until its result is published: steps borrow their
+    //    kernels and inputs from the locked states instead of cloning them. (Realizations
+    //    are serialized, and no other code locks two node states at once.)
+    let mut states: Vec<MutexGuard<'_, NodeState>> = order.iter().map(|n| lock(&n.state)).collect();
 
-        // 3. Count uses inside the pending graph; anything referenced beyond them is kept.
-        let mut uses = vec![0usize; order.len()];
-        for state in &states {
-            if let NodeState::Pending { inputs, .. } = &**state {
-                for t in inputs {
-                    if let Some(&j) = index.get(&t.node.id) {
-                        uses[j] += 1;
-                    }
+    // 3. Count uses inside the pending graph; anything referenced beyond them is kept.
+    let mut uses = vec![0usize; order.len()];
+    for state in &states {
+        if let NodeState::Pending { inputs, .. } = &**state {
+            for t in inputs {
+                if let Some(&j) = index.get(&t.node.id) {
+                    uses[j] += 1;
                 }
             }
         }
-        let mut keep: Vec<bool> = order
-            .iter()
-            .zip(&uses)
-            .map(|(n, &u)| Arc::strong_count(n) > 1 + u)
-            .collect();
-        for t in targets {
-            if let Some(&i) = index.get(&t.node.id) {
-                keep[i] = true;
+    }
+    let mut keep: Vec<bool> = order
+        .iter()
+        .zip(&uses)
+        .map(|(n, &u)| Arc::strong_count(n) > 1 + u)
+        .collect();
+    for t in targets {
+        if let Some(&i) = index.get(&t.node.id) {
+            keep[i] = true;
+        }
+    }
+
+    let steps: Vec<Step<'_>> = order
+        .iter()
+        .zip(&states)
+        .map(|(node, state)| match &**state {
+            NodeState::Pending { kernel, inputs } => Ok(Step {
+                node,
+                kernel,
+                inputs,
+            }),
+            _ => Err(Error::invalid(
+                "realize",
+                "graph changed during realization",
+            )),
+        })
+        .collect::<Result<_>>()?;
+
+    let mut srcs: Vec<Vec<Src>> = Vec::with_capacity(steps.len());
+    for step in &steps {
+        let mut s = Vec::with_capacity(step.inputs.len());
+        for t in step.inputs {
+            match index.get(&t.node.id) {
+                Some(&j) => s.push(Src::Step(j, t.out)),
+                None => s.push(Src::Storage(t.storage()?)),
             }
         }
+        srcs.push(s);
+    }
 
-        let steps: Vec<Step<'_>> = order
-            .iter()
-            .zip(&states)
-            .map(|(node, state)| match &**state {
-                NodeState::Pending { kernel, inputs } => Ok(Step {
-                    node,
-                    kernel,
-                    inputs,
-                }),
-                _ => Err(Error::invalid(
-                    "realize",
-                    "graph changed during realization",
-                )),
-            })
-            .collect::<Result<_>>()?;
-
-        let mut srcs: Vec<Vec<Src>> = Vec::with_capacity(steps.len());
-        for step in &steps {
-            let mut s = Vec::with_capacity(step.inputs.len());
-            for t in step.inputs {
-                match index.get(&t.node.id) {
-                    Some(&j) => s.push(Src::Step(j, t.out)),
-                    None => s.push(Src::Storage(t.storage()?)),
-                }
-            }
-            srcs.push(s);
-        }
-
-        // 4. Fuse elementwise chains: each unit is one dispatch, either a step's own kernel
-        //    or a generated kernel computing a group of steps (see `fusion`).
-        let fused_into = if self.fusion() {
-            fusion::plan(&steps, &srcs, &keep, fusion::MAX_OPS)
-        } else {
-            vec![None; steps.len()]
-        };
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
-        {
-            let mut root_of: Vec<usize> = (0..steps.len()).collect();
-            for j in (0..steps.len()).rev() {
-                if let Some(i) = fused_into[j] {
-                    root_of[j] = root_of[i];
-                }
-            }
-            for (j, into) in fused_into.iter().enumerate() {
-                if into.is_some() {
-                    members[root_of[j]].push(j);
-                }
+    // 4. Fuse elementwise chains: each unit is one dispatch, either a step's own kernel
+    //    or a generated kernel computing a group of steps (see `fusion`).
+    let fused_into = if ctx.fusion() {
+        fusion::plan(&steps, &srcs, &keep, fusion::MAX_OPS)
+    } else {
+        vec![None; steps.len()]
+    };
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    {
+        let mut root_of: Vec<usize> = (0..steps.len()).collect();
+        for j in (0..steps.len()).rev() {
+            if let Some(i) = fused_into[j] {
+                root_of[j] = root_of[i];
             }
         }
-        let mut unit_of = vec![usize::MAX; steps.len()];
-        let mut units: Vec<Unit> = Vec::new();
-        for (i, into) in fused_into.iter().enumerate() {
+        for (j, into) in fused_into.iter().enumerate() {
             if into.is_some() {
-                continue;
+                members[root_of[j]].push(j);
             }
-            unit_of[i] = units.len();
-            let (inputs, fused) = if members[i].is_empty() {
-                (std::mem::take(&mut srcs[i]), None)
-            } else {
-                members[i].push(i);
-                let f = fusion::build(&steps, &srcs, &fused_into, &members[i]);
-                (f.inputs.clone(), Some(f))
-            };
-            // Every step a unit reads is a unit of its own (a fused step's only reader is
-            // inside its group).
-            let inputs = inputs
-                .into_iter()
-                .map(|s| match s {
-                    Src::Step(j, k) => Src::Step(unit_of[j], k),
-                    other => other,
-                })
-                .collect();
-            units.push(Unit {
-                step: i,
-                srcs: inputs,
-                fused,
-            });
         }
-        drop(srcs);
-        drop(members);
-        let mut unit_last_use: Vec<usize> = (0..units.len()).collect();
+    }
+    let mut unit_of = vec![usize::MAX; steps.len()];
+    let mut units: Vec<Unit> = Vec::new();
+    for (i, into) in fused_into.iter().enumerate() {
+        if into.is_some() {
+            continue;
+        }
+        unit_of[i] = units.len();
+        let (inputs, fused) = if members[i].is_empty() {
+            (std::mem::take(&mut srcs[i]), None)
+        } else {
+            members[i].push(i);
+            let f = fusion::build(&steps, &srcs, &fused_into, &members[i]);
+            (f.inputs.clone(), Some(f))
+        };
+        // Every step a unit reads is a unit of its own (a fused step's only reader is
+        // inside its group).
+        let inputs = inputs
+            .into_iter()
+            .map(|s| match s {
+                Src::Step(j, k) => Src::Step(unit_of[j], k),
+                other => other,
+            })
+            .collect();
+        units.push(Unit {
+            step: i,
+            srcs: inputs,
+            fused,
+        });
+    }
+    drop(srcs);
+    drop(members);
+    let mut unit_last_use: Vec<usize> = (0..units.len()).collect();
+    for (u, unit) in units.iter().enumerate() {
+        for src in &unit.srcs {
+            if let Src::Step(j, _) = *src {
+                unit_last_use[j] = u;
+            }
+        }
+    }
+    let unit_keep: Vec<bool> = units.iter().map(|u| keep[u.step]).collect();
+    let donated = donations(&steps, &units, &unit_keep, &index);
+
+    // 5. Plan buffers by liveness.
+    // `assigned[u][k]` is the buffer of unit u's output k; `acquired` holds each buffer
+    // taken from the pool once, so it can be returned once.
+    let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(units.len());
+    let mut acquired: Vec<GpuBuffer> = Vec::new();
+    {
+        let mut free: HashMap<u64, Vec<GpuBuffer>> = HashMap::new();
+        let mut recycled = vec![false; units.len()];
+        let mut pool = lock(&ctx.inner.pool);
         for (u, unit) in units.iter().enumerate() {
+            let node = &steps[unit.step].node;
+            let mut outs = Vec::with_capacity(node.outs.len());
+            for (k, spec) in node.outs.iter().enumerate() {
+                if let Some(d) = donated[u].iter().find(|d| d.output == k) {
+                    outs.push(d.storage.buf.clone());
+                    continue;
+                }
+                let bytes = spec.bytes().div_ceil(4).max(1) * 4;
+                let class = pool.class(bytes);
+                // A kept output outlives the realization: only its own class fits it, so no
+                // waste persists; an intermediate may take a free buffer up to twice its
+                // class, so a dead activation's buffer holds a smaller one.
+                let most = if unit_keep[u] { class } else { 2 * class };
+                let buf = match best_fit(&mut free, class, most) {
+                    Some(b) => b,
+                    None => {
+                        let b = pool.acquire(&ctx.inner.device, BufKind::Storage, bytes);
+                        acquired.push(b.clone());
+                        b
+                    }
+                };
+                outs.push(buf);
+            }
+            assigned.push(outs);
             for src in &unit.srcs {
                 if let Src::Step(j, _) = *src {
-                    unit_last_use[j] = u;
-                }
-            }
-        }
-        let unit_keep: Vec<bool> = units.iter().map(|u| keep[u.step]).collect();
-        let donated = donations(&steps, &units, &unit_keep, &index);
-
-        // 5. Plan buffers by liveness.
-        // `assigned[u][k]` is the buffer of unit u's output k; `acquired` holds each buffer
-        // taken from the pool once, so it can be returned once.
-        let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(units.len());
-        let mut acquired: Vec<GpuBuffer> = Vec::new();
-        {
-            let mut free: HashMap<u64, Vec<GpuBuffer>> = HashMap::new();
-            let mut recycled = vec![false; units.len()];
-            let mut pool = lock(&self.inner.pool);
-            for (u, unit) in units.iter().enumerate() {
-                let node = &steps[unit.step].node;
-                let mut outs = Vec::with_capacity(node.outs.len());
-                for (k, spec) in node.outs.iter().enumerate() {
-                    if let Some(d) = donated[u].iter().find(|d| d.output == k) {
-                        outs.push(d.storage.buf.clone());
-                        continue;
-                    }
-                    let bytes = spec.bytes().div_ceil(4).max(1) * 4;
-                    let class = pool.class(bytes);
-                    // A kept output outlives the realization: only its own class fits it, so no
-                    // waste persists; an intermediate may take a free buffer up to twice its
-                    // class, so a dead activation's buffer holds a smaller one.
-                    let most = if unit_keep[u] { class } else { 2 * class };
-                    let buf = match best_fit(&mut free, class, most) {
-                        Some(b) => b,
-                        None => {
-                            let b = pool.acquire(&self.inner.device, BufKind::Storage, bytes);
-                            acquired.push(b.clone());
-                            b
-                        }
-                    };
-                    outs.push(buf);
-                }
-                assigned.push(outs);
-                for src in &unit.srcs {
-                    if let Src::Step(j, _) = *src {
-                        if !unit_keep[j] && unit_last_use[j] == u && !recycled[j] {
-                            recycled[j] = true;
-                            for b in &assigned[j] {
-                                free.entry(b.size).or_default().push(b.clone());
-                            }
+                    if !unit_keep[j] && unit_last_use[j] == u && !recycled[j] {
+                        recycled[j] = true;
+                        for b in &assigned[j] {
+                            free.entry(b.size).or_default().push(b.clone());
                         }
                     }
                 }
             }
         }
-        {
-            // Over units: the outputs of fused-away steps never exist.
-            let bytes: Vec<u64> = units
-                .iter()
-                .zip(&donated)
-                .map(|(u, d)| {
-                    let outs = &steps[u.step].node.outs;
-                    let all: u64 = outs.iter().map(|o| o.bytes()).sum();
-                    // Outputs written over donated inputs take no new memory.
-                    all - d.iter().map(|d| outs[d.output].bytes()).sum::<u64>()
-                })
-                .collect();
-            let mut seen = std::collections::HashSet::new();
-            let input_bytes = steps
-                .iter()
-                .flat_map(|s| s.inputs.iter())
-                .filter(|t| !index.contains_key(&t.node.id) && seen.insert((t.node.id, t.out)))
-                .filter_map(|t| t.node.outs.get(t.out).map(|o| o.bytes()))
-                .sum();
-            *lock(&self.inner.last_plan) = PlanStats {
-                steps: steps.len(),
-                live_intermediate_peak_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, false),
-                live_peak_with_kept_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, true),
-                kept_bytes: (0..units.len())
-                    .filter(|&u| unit_keep[u])
-                    .map(|u| bytes[u])
-                    .sum(),
-                input_bytes,
-                planned_bytes: acquired.iter().map(|b| b.size).sum(),
-            };
-        }
-        if self.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
-            for ((unit, bufs), d) in units.iter().zip(&assigned).zip(&donated) {
-                for (k, (spec, buf)) in steps[unit.step].node.outs.iter().zip(bufs).enumerate() {
-                    if d.iter().any(|d| d.output == k) {
-                        continue; // holds the donated input's values, which the kernel reads
-                    }
-                    let words = spec.bytes().div_ceil(4) as usize;
-                    if words > 0 {
-                        let nan = vec![f32::NAN; words];
-                        self.queue()
-                            .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&nan));
-                    }
+    }
+    {
+        // Over units: the outputs of fused-away steps never exist.
+        let bytes: Vec<u64> = units
+            .iter()
+            .zip(&donated)
+            .map(|(u, d)| {
+                let outs = &steps[u.step].node.outs;
+                let all: u64 = outs.iter().map(|o| o.bytes()).sum();
+                // Outputs written over donated inputs take no new memory.
+                all - d.iter().map(|d| outs[d.output].bytes()).sum::<u64>()
+            })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let input_bytes = steps
+            .iter()
+            .flat_map(|s| s.inputs.iter())
+            .filter(|t| !index.contains_key(&t.node.id) && seen.insert((t.node.id, t.out)))
+            .filter_map(|t| t.node.outs.get(t.out).map(|o| o.bytes()))
+            .sum();
+        *lock(&ctx.inner.last_plan) = PlanStats {
+            steps: steps.len(),
+            live_intermediate_peak_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, false),
+            live_peak_with_kept_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, true),
+            kept_bytes: (0..units.len())
+                .filter(|&u| unit_keep[u])
+                .map(|u| bytes[u])
+                .sum(),
+            input_bytes,
+            planned_bytes: acquired.iter().map(|b| b.size).sum(),
+        };
+    }
+    if ctx.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
+        for ((unit, bufs), d) in units.iter().zip(&assigned).zip(&donated) {
+            for (k, (spec, buf)) in steps[unit.step].node.outs.iter().zip(bufs).enumerate() {
+                if d.iter().any(|d| d.output == k) {
+                    continue; // holds the donated input's values, which the kernel reads
+                }
+                let words = spec.bytes().div_ceil(4) as usize;
+                if words > 0 {
+                    let nan = vec![f32::NAN; words];
+                    ctx.queue()
+                        .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&nan));
                 }
             }
         }
-        let release = |ctx: &Context, bufs: Vec<GpuBuffer>| {
-            let mut pool = lock(&ctx.inner.pool);
-            for b in bufs {
-                pool.release(b);
-            }
-        };
+    }
+    let release = |ctx: &Context, bufs: Vec<GpuBuffer>| {
+        let mut pool = lock(&ctx.inner.pool);
+        for b in bufs {
+            pool.release(b);
+        }
+    };
 
-        // 6. Encode and submit.
-        let unit_names: Vec<String> = if profile.is_some() {
-            units
-                .iter()
-                .map(|u| match &u.fused {
-                    Some(f) => format!("fused[{}]", f.ops),
-                    None => steps[u.step].kernel.name().to_string(),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(units.len());
-        let mut pipelines = Vec::with_capacity(units.len());
-        let max_per_dim = u64::from(self.inner.limits.max_compute_workgroups_per_dimension);
-        let (mut fused_kernels, mut fused_ops) = (0u64, 0u64);
-        for (unit, d) in units.iter_mut().zip(&donated) {
-            let step = &steps[unit.step];
-            let (checked, launch) = match unit.fused.take() {
-                Some(f) => {
-                    let workgroups = crate::kernels::groups(f.numel, 256);
-                    let checked = if workgroups > max_per_dim * max_per_dim {
-                        Err(grid_error(step.kernel.name(), workgroups, max_per_dim))
-                    } else if f.inputs.len() > fusion::MAX_READS
-                        || f.params.len() > fusion::MAX_WORDS
-                    {
-                        // `fusion::plan` splits groups before this; a failure here is a bug.
-                        Err(Error::invalid(
-                            step.kernel.name(),
-                            format!(
-                                "fused kernel over limits: {} inputs, {} parameter words",
-                                f.inputs.len(),
-                                f.params.len()
-                            ),
-                        ))
-                    } else {
-                        self.fused_pipeline(&f.program, f.inputs.len(), || fusion::wgsl(&f.program))
-                    };
-                    if workgroups > 0 {
-                        fused_kernels += 1;
-                        fused_ops += f.ops as u64;
-                    }
-                    (checked, (f.params, workgroups))
+    // 6. Encode and submit.
+    let unit_names: Vec<String> = if profile.is_some() {
+        units
+            .iter()
+            .map(|u| match &u.fused {
+                Some(f) => format!("fused[{}]", f.ops),
+                None => steps[u.step].kernel.name().to_string(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(units.len());
+    let mut pipelines = Vec::with_capacity(units.len());
+    let max_per_dim = u64::from(ctx.inner.limits.max_compute_workgroups_per_dimension);
+    let (mut fused_kernels, mut fused_ops) = (0u64, 0u64);
+    for (unit, d) in units.iter_mut().zip(&donated) {
+        let step = &steps[unit.step];
+        let (checked, launch) = match unit.fused.take() {
+            Some(f) => {
+                let workgroups = f.numel.div_ceil(256) as u64;
+                let checked = if workgroups > max_per_dim * max_per_dim {
+                    Err(grid_error(step.kernel.name(), workgroups, max_per_dim))
+                } else if f.inputs.len() > fusion::MAX_READS || f.params.len() > fusion::MAX_WORDS {
+                    // `fusion::plan` splits groups before this; a failure here is a bug.
+                    Err(Error::invalid(
+                        step.kernel.name(),
+                        format!(
+                            "fused kernel over limits: {} inputs, {} parameter words",
+                            f.inputs.len(),
+                            f.params.len()
+                        ),
+                    ))
+                } else {
+                    ctx.fused_pipeline(&f.program, f.inputs.len(), || fusion::wgsl(&f.program))
+                };
+                if workgroups > 0 {
+                    fused_kernels += 1;
+                    fused_ops += f.ops as u64;
                 }
-                None => {
-                    let shapes: Vec<&[usize]> =
-                        step.inputs.iter().map(|t| t.shape.as_slice()).collect();
-                    let out = &step.node.outs[0].shape;
-                    let launch = if d.is_empty() {
-                        Some(step.kernel.launch(&shapes, out))
-                    } else {
-                        step.kernel.launch_in_place(&shapes, out)
-                    };
-                    let Some(launch) = launch else {
-                        release(self, acquired);
-                        return Err(Error::invalid(
-                            step.kernel.name(),
-                            "kernel offers donations but no in-place launch",
-                        ));
-                    };
-                    let reads = step.inputs.len() - d.len();
-                    let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
-                        Err(Error::invalid(
-                            step.kernel.name(),
-                            "parameter block over 256 bytes",
-                        ))
-                    } else if launch.key.reads != reads || launch.key.writes != step.node.outs.len()
-                    {
-                        Err(Error::invalid(
-                            step.kernel.name(),
-                            format!(
-                                "kernel binds {} inputs and {} outputs, the op has {} and {}",
-                                launch.key.reads,
-                                launch.key.writes,
-                                reads,
-                                step.node.outs.len()
-                            ),
-                        ))
-                    } else if launch.workgroups > max_per_dim * max_per_dim {
-                        Err(grid_error(
-                            step.kernel.name(),
-                            launch.workgroups,
-                            max_per_dim,
-                        ))
-                    } else {
-                        self.pipeline(&launch.key)
-                    };
-                    (checked, (launch.params, launch.workgroups))
-                }
-            };
-            match checked {
-                Ok(p) => pipelines.push(p),
-                Err(e) => {
-                    release(self, acquired);
-                    return Err(e);
-                }
+                (checked, (f.params, workgroups))
             }
-            launches.push(launch);
-        }
-        let align = u64::from(self.inner.limits.min_uniform_buffer_offset_alignment);
-        let stride = PARAMS_BYTES.div_ceil(align) * align;
-        let active: Vec<usize> = (0..units.len()).filter(|&i| launches[i].1 > 0).collect();
-        let per_submit = (self.inner.limits.max_buffer_size / stride).max(1) as usize;
-        let chunks: Vec<&[usize]> = if active.is_empty() {
-            vec![&[][..]]
-        } else {
-            active.chunks(per_submit).collect()
+            None => {
+                let shapes: Vec<&[usize]> =
+                    step.inputs.iter().map(|t| t.shape.as_slice()).collect();
+                let out = &step.node.outs[0].shape;
+                let launch = if d.is_empty() {
+                    Some(step.kernel.launch(&shapes, out))
+                } else {
+                    step.kernel.launch_in_place(&shapes, out)
+                };
+                let Some(launch) = launch else {
+                    release(ctx, acquired);
+                    return Err(Error::invalid(
+                        step.kernel.name(),
+                        "kernel offers donations but no in-place launch",
+                    ));
+                };
+                let reads = step.inputs.len() - d.len();
+                let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
+                    Err(Error::invalid(
+                        step.kernel.name(),
+                        "parameter block over 256 bytes",
+                    ))
+                } else if launch.key.reads != reads || launch.key.writes != step.node.outs.len() {
+                    Err(Error::invalid(
+                        step.kernel.name(),
+                        format!(
+                            "kernel binds {} inputs and {} outputs, the op has {} and {}",
+                            launch.key.reads,
+                            launch.key.writes,
+                            reads,
+                            step.node.outs.len()
+                        ),
+                    ))
+                } else if launch.workgroups > max_per_dim * max_per_dim {
+                    Err(grid_error(
+                        step.kernel.name(),
+                        launch.workgroups,
+                        max_per_dim,
+                    ))
+                } else {
+                    ctx.pipeline(&launch.key)
+                };
+                (checked, (launch.params, launch.workgroups))
+            }
         };
-        let n_chunks = chunks.len();
-        let mut param_bufs = Vec::new();
-        let ((), err) = self.scoped(|| {
-            for (c, chunk) in chunks.iter().enumerate() {
-                let mut arena = vec![0u8; (chunk.len().max(1) as u64 * stride) as usize];
+        match checked {
+            Ok(p) => pipelines.push(p),
+            Err(e) => {
+                release(ctx, acquired);
+                return Err(e);
+            }
+        }
+        launches.push(launch);
+    }
+    let align = u64::from(ctx.inner.limits.min_uniform_buffer_offset_alignment);
+    let stride = PARAMS_BYTES.div_ceil(align) * align;
+    let active: Vec<usize> = (0..units.len()).filter(|&i| launches[i].1 > 0).collect();
+    let per_submit = (ctx.inner.limits.max_buffer_size / stride).max(1) as usize;
+    let chunks: Vec<&[usize]> = if active.is_empty() {
+        vec![&[][..]]
+    } else {
+        active.chunks(per_submit).collect()
+    };
+    let n_chunks = chunks.len();
+    let mut param_bufs = Vec::new();
+    let ((), err) = ctx.scoped(|| {
+        for (c, chunk) in chunks.iter().enumerate() {
+            let mut arena = vec![0u8; (chunk.len().max(1) as u64 * stride) as usize];
+            for (k, &i) in chunk.iter().enumerate() {
+                let at = k * stride as usize;
+                let words = bytemuck::cast_slice::<u32, u8>(&launches[i].0);
+                arena[at..at + words.len()].copy_from_slice(words);
+            }
+            let params = ctx.acquire(BufKind::Uniform, arena.len() as u64);
+            ctx.queue().write_buffer(&params.buffer, 0, &arena);
+            let mut enc = ctx
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("kiln realize"),
+                });
+            {
+                let timestamp_writes = timer.map(|t| wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: (c == 0).then_some(0),
+                    end_of_pass_write_index: (c + 1 == n_chunks).then_some(1),
+                });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("kiln realize"),
+                    timestamp_writes,
+                });
                 for (k, &i) in chunk.iter().enumerate() {
-                    let at = k * stride as usize;
-                    let words = bytemuck::cast_slice::<u32, u8>(&launches[i].0);
-                    arena[at..at + words.len()].copy_from_slice(words);
-                }
-                let params = self.acquire(BufKind::Uniform, arena.len() as u64);
-                self.queue().write_buffer(&params.buffer, 0, &arena);
-                let mut enc =
-                    self.device()
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("kiln realize"),
-                        });
-                {
-                    let timestamp_writes = timer.map(|t| wgpu::ComputePassTimestampWrites {
-                        query_set: &t.queries,
-                        beginning_of_pass_write_index: (c == 0).then_some(0),
-                        end_of_pass_write_index: (c + 1 == n_chunks).then_some(1),
-                    });
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("kiln realize"),
-                        timestamp_writes,
-                    });
-                    for (k, &i) in chunk.iter().enumerate() {
-                        if let Some((q, names)) = profile.as_mut() {
-                            // A pass of its own per timed dispatch, between two timestamps.
-                            if names.len() < PROFILE_MAX_DISPATCHES {
-                                let at = 2 * names.len() as u32;
-                                names.push(unit_names[i].clone());
-                                drop(pass);
-                                pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                                    label: Some("kiln profiled dispatch"),
-                                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                                        query_set: &q.set,
-                                        beginning_of_pass_write_index: Some(at),
-                                        end_of_pass_write_index: Some(at + 1),
-                                    }),
-                                });
-                            }
-                        }
-                        let mut bound: Vec<&GpuBuffer> =
-                            Vec::with_capacity(units[i].srcs.len() + assigned[i].len());
-                        for (j, src) in units[i].srcs.iter().enumerate() {
-                            if donated[i].iter().any(|d| d.input == j) {
-                                continue; // read through its output binding
-                            }
-                            bound.push(match src {
-                                Src::Storage(s) => &s.buf,
-                                Src::Step(j, k) => &assigned[*j][*k],
+                    if let Some((q, names)) = profile.as_mut() {
+                        // A pass of its own per timed dispatch, between two timestamps.
+                        if names.len() < PROFILE_MAX_DISPATCHES {
+                            let at = 2 * names.len() as u32;
+                            names.push(unit_names[i].clone());
+                            drop(pass);
+                            pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                label: Some("kiln profiled dispatch"),
+                                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                    query_set: &q.set,
+                                    beginning_of_pass_write_index: Some(at),
+                                    end_of_pass_write_index: Some(at + 1),
+                                }),
                             });
                         }
-                        let reads = bound.len();
-                        bound.extend(assigned[i].iter());
-                        let bg = self.bind_group(
-                            reads,
-                            assigned[i].len(),
-                            &params,
-                            PARAMS_BYTES,
-                            &bound,
-                        );
-                        pass.set_pipeline(&pipelines[i]);
-                        pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
-                        let wg = launches[i].1;
-                        let y = wg.div_ceil(max_per_dim);
-                        let x = wg.div_ceil(y);
-                        pass.dispatch_workgroups(x as u32, y as u32, 1);
                     }
-                }
-                if let (Some(t), true) = (timer, c + 1 == n_chunks) {
-                    enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
-                    enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 16);
-                }
-                if let (Some((q, names)), true) = (profile.as_ref(), c + 1 == n_chunks) {
-                    let n = names.len() as u32;
-                    if n > 0 {
-                        enc.resolve_query_set(&q.set, 0..2 * n, &q.resolve, 0);
-                        enc.copy_buffer_to_buffer(&q.resolve, 0, &q.read, 0, 16 * u64::from(n));
+                    let mut bound: Vec<&GpuBuffer> =
+                        Vec::with_capacity(units[i].srcs.len() + assigned[i].len());
+                    for (j, src) in units[i].srcs.iter().enumerate() {
+                        if donated[i].iter().any(|d| d.input == j) {
+                            continue; // read through its output binding
+                        }
+                        bound.push(match src {
+                            Src::Storage(s) => &s.buf,
+                            Src::Step(j, k) => &assigned[*j][*k],
+                        });
                     }
+                    let reads = bound.len();
+                    bound.extend(assigned[i].iter());
+                    let bg =
+                        ctx.bind_group(reads, assigned[i].len(), &params, PARAMS_BYTES, &bound);
+                    pass.set_pipeline(&pipelines[i]);
+                    pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
+                    let wg = launches[i].1;
+                    let y = wg.div_ceil(max_per_dim);
+                    let x = wg.div_ceil(y);
+                    pass.dispatch_workgroups(x as u32, y as u32, 1);
                 }
-                self.queue().submit([enc.finish()]);
-                param_bufs.push(params);
             }
+            if let (Some(t), true) = (timer, c + 1 == n_chunks) {
+                enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
+                enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 16);
+            }
+            if let (Some((q, names)), true) = (profile.as_ref(), c + 1 == n_chunks) {
+                let n = names.len() as u32;
+                if n > 0 {
+                    enc.resolve_query_set(&q.set, 0..2 * n, &q.resolve, 0);
+                    enc.copy_buffer_to_buffer(&q.resolve, 0, &q.read, 0, 16 * u64::from(n));
+                }
+            }
+            ctx.queue().submit([enc.finish()]);
+            param_bufs.push(params);
+        }
+    });
+    release(ctx, param_bufs);
+    if let Some(message) = err {
+        release(ctx, acquired);
+        let names: Vec<&str> = steps.iter().map(|s| s.kernel.name()).collect();
+        return Err(Error::Gpu {
+            during: format!("realization of [{}]", names.join(", ")),
+            message,
         });
-        release(self, param_bufs);
-        if let Some(message) = err {
-            release(self, acquired);
-            let names: Vec<&str> = steps.iter().map(|s| s.kernel.name()).collect();
-            return Err(Error::Gpu {
-                during: format!("realization of [{}]", names.join(", ")),
-                message,
-            });
-        }
-        {
-            let mut pool = lock(&self.inner.pool);
-            pool.stats.realizations += 1;
-            pool.stats.submissions += n_chunks as u64;
-            pool.stats.dispatches += active.len() as u64;
-            pool.stats.fused_kernels += fused_kernels;
-            pool.stats.fused_ops += fused_ops;
-            pool.stats.last_dispatches = active.len() as u64;
-        }
-
-        // 7. Publish results; recycle intermediates.
-        let weak = Arc::downgrade(&self.inner);
-        let mut kept_ids = std::collections::HashSet::new();
-        drop(steps);
-        for (i, state) in states.iter_mut().enumerate() {
-            if keep[i] {
-                // Kept steps are never fused into a consumer, so each has its own unit.
-                let storages = assigned[unit_of[i]]
-                    .iter()
-                    .map(|b| {
-                        kept_ids.insert(b.id);
-                        Arc::new(Storage::new(b.clone(), weak.clone()))
-                    })
-                    .collect();
-                // The donors' buffers now belong to this node: their storages must not return
-                // them to the pool when the (unobservable) old nodes drop.
-                for d in &donated[unit_of[i]] {
-                    d.storage
-                        .donated
-                        .store(true, std::sync::atomic::Ordering::Release);
-                }
-                **state = NodeState::Realized(storages);
-            } else {
-                **state = NodeState::Consumed;
-            }
-        }
-        drop(states);
-        drop(units);
-        release(
-            self,
-            acquired
-                .into_iter()
-                .filter(|b| !kept_ids.contains(&b.id))
-                .collect(),
-        );
-        Ok(())
     }
+    {
+        let mut pool = lock(&ctx.inner.pool);
+        pool.stats.realizations += 1;
+        pool.stats.submissions += n_chunks as u64;
+        pool.stats.dispatches += active.len() as u64;
+        pool.stats.fused_kernels += fused_kernels;
+        pool.stats.fused_ops += fused_ops;
+        pool.stats.last_dispatches = active.len() as u64;
+    }
+
+    // 7. Publish results; recycle intermediates.
+    let weak = Arc::downgrade(&ctx.inner);
+    let mut kept_ids = std::collections::HashSet::new();
+    drop(steps);
+    for (i, state) in states.iter_mut().enumerate() {
+        if keep[i] {
+            // Kept steps are never fused into a consumer, so each has its own unit.
+            let storages = assigned[unit_of[i]]
+                .iter()
+                .map(|b| {
+                    kept_ids.insert(b.id);
+                    Arc::new(Storage::new(b.clone(), weak.clone()))
+                })
+                .collect();
+            // The donors' buffers now belong to this node: their storages must not return
+            // them to the pool when the (unobservable) old nodes drop.
+            for d in &donated[unit_of[i]] {
+                d.storage
+                    .donated
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+            **state = NodeState::Realized(storages);
+        } else {
+            **state = NodeState::Consumed;
+        }
+    }
+    drop(states);
+    drop(units);
+    release(
+        ctx,
+        acquired
+            .into_iter()
+            .filter(|b| !kept_ids.contains(&b.id))
+            .collect(),
+    );
+    Ok(())
 }

@@ -4,8 +4,9 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::context::{ContextInner, PipelineKey};
-use crate::executor::pool::GpuBuffer;
+use crate::context::ContextInner;
+use crate::context::GpuBuffer;
+use crate::shaders::PipelineKey;
 use crate::DType;
 
 /// What one kernel dispatch needs: the pipeline, the parameter words, and how many workgroups.
@@ -30,9 +31,9 @@ pub(crate) trait Kernel: Send + Sync + fmt::Debug {
     /// the first output's shape (kernels with more outputs know the others from their fields).
     fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch;
     /// The elementwise op this kernel computes, if it is one the executor may fuse with its
-    /// neighbours into one generated kernel (see `executor::fusion`). A kernel that answers
+    /// neighbours into one generated kernel (see the executor's fusion). A kernel that answers
     /// `Some` must compute exactly that op on f32 inputs and write one f32 output.
-    fn elementwise(&self) -> Option<crate::executor::fusion::Elementwise> {
+    fn elementwise(&self) -> Option<crate::ir::Elementwise> {
         None
     }
     /// `(input, output)` pairs this kernel can compute in place: output `output` written over
@@ -83,7 +84,7 @@ pub(crate) enum NodeState {
     /// Recorded, not yet computed.
     Pending {
         kernel: Arc<dyn Kernel>,
-        inputs: Vec<crate::Tensor>,
+        inputs: Vec<Value>,
     },
     /// Computed; output k lives in buffer k (contiguous, row-major).
     Realized(Vec<Arc<Storage>>),
@@ -103,6 +104,38 @@ pub(crate) struct OutSpec {
 impl OutSpec {
     pub fn bytes(&self) -> u64 {
         (crate::shape::numel(&self.shape) * self.dtype.size()) as u64
+    }
+}
+
+/// What a pending node reads, and what a realization targets: output `out` of `node`, viewed
+/// with `shape` (a view may reshape the output the kernel writes). Unlike a tensor it carries
+/// no context handle and no gradient record: the graph is plain data.
+#[derive(Clone)]
+pub(crate) struct Value {
+    pub node: Arc<Node>,
+    pub out: usize,
+    pub shape: Vec<usize>,
+}
+
+impl Value {
+    /// The element type of the output.
+    pub fn dtype(&self) -> DType {
+        self.node.outs[self.out].dtype
+    }
+
+    /// The buffer of a realized output.
+    pub fn storage(&self) -> crate::error::Result<Arc<Storage>> {
+        let missing = |message: &str| crate::error::Error::Gpu {
+            during: "readback".into(),
+            message: message.into(),
+        };
+        match &*crate::context::lock(&self.node.state) {
+            NodeState::Realized(s) => s
+                .get(self.out)
+                .cloned()
+                .ok_or_else(|| missing("missing output buffer")),
+            _ => Err(missing("tensor is not realized")),
+        }
     }
 }
 
@@ -127,7 +160,7 @@ impl Drop for Node {
     }
 }
 
-fn take_inputs(state: &mut NodeState) -> Vec<crate::Tensor> {
+fn take_inputs(state: &mut NodeState) -> Vec<Value> {
     match state {
         NodeState::Pending { inputs, .. } => std::mem::take(inputs),
         _ => Vec::new(),

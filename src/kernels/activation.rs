@@ -4,8 +4,8 @@
 
 use crate::autograd::{record1, Backward};
 use crate::error::Result;
-use crate::executor::fusion::Elementwise;
 use crate::graph::{Kernel, Launch};
+use crate::ir::Elementwise;
 use crate::kernels::{groups, launch};
 use crate::shape::numel;
 use crate::{DType, Tensor};

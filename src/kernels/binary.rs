@@ -2,60 +2,12 @@
 
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::Result;
-use crate::executor::fusion::Elementwise;
 use crate::graph::{Kernel, Launch};
+pub use crate::ir::BinaryOp;
+use crate::ir::Elementwise;
 use crate::kernels::{groups, launch, put8};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{DType, Tensor};
-
-/// Binary elementwise functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    /// a + b
-    Add,
-    /// a - b
-    Sub,
-    /// a * b
-    Mul,
-    /// a / b
-    Div,
-    /// max(a, b)
-    Max,
-    /// min(a, b)
-    Min,
-    /// a ^ b (NumPy semantics for negative bases with integer exponents)
-    Pow,
-}
-
-impl BinaryOp {
-    /// Every op, in shader-code order.
-    pub const ALL: [BinaryOp; 7] = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Max,
-        BinaryOp::Min,
-        BinaryOp::Pow,
-    ];
-
-    pub(crate) fn code(self) -> u32 {
-        self as u32
-    }
-
-    /// The op name, as used in errors.
-    pub fn name(self) -> &'static str {
-        match self {
-            BinaryOp::Add => "add",
-            BinaryOp::Sub => "sub",
-            BinaryOp::Mul => "mul",
-            BinaryOp::Div => "div",
-            BinaryOp::Max => "maximum",
-            BinaryOp::Min => "minimum",
-            BinaryOp::Pow => "pow",
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Binary(BinaryOp);

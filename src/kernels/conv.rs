@@ -10,6 +10,7 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
+pub use crate::ir::{Conv2dParams, ConvTranspose2dParams};
 use crate::kernels::launch;
 use crate::{DType, Tensor};
 
@@ -35,74 +36,6 @@ const WGRAD_NARROW_TAPS: usize = 4;
 const WGRAD_NARROW_INPUTS_BELOW: usize = 4;
 /// Workgroups the weight gradient aims for, splitting its reduction when the weight is small.
 const WGRAD_TARGET_GROUPS: usize = 128;
-
-/// Attributes of [`Tensor::conv2d`] (ONNX `Conv`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Conv2dParams {
-    /// Step between windows, `[along H, along W]`; each >= 1.
-    pub stride: [usize; 2],
-    /// Zero padding `[top, left, bottom, right]` (ONNX `pads` order).
-    pub padding: [usize; 4],
-    /// Spacing between kernel taps, `[along H, along W]`; each >= 1.
-    pub dilation: [usize; 2],
-    /// Channel groups; must divide both the input and the output channels (`groups = C` is a
-    /// depthwise convolution).
-    pub groups: usize,
-}
-
-impl Default for Conv2dParams {
-    /// Stride 1, no padding, dilation 1, one group.
-    fn default() -> Self {
-        Conv2dParams {
-            stride: [1, 1],
-            padding: [0; 4],
-            dilation: [1, 1],
-            groups: 1,
-        }
-    }
-}
-
-impl Conv2dParams {
-    /// "Same" padding for a `kernel` of `[kH, kW]` at stride 1 and dilation 1: the output has
-    /// the input's height and width. Odd kernels pad `(k - 1) / 2` on each side; an even kernel's
-    /// extra row or column of padding goes at the bottom or right (ONNX `SAME_UPPER`).
-    pub fn same(kernel: [usize; 2]) -> Self {
-        let [kh, kw] = kernel;
-        let (th, tw) = (kh.saturating_sub(1), kw.saturating_sub(1));
-        Conv2dParams {
-            padding: [th / 2, tw / 2, th - th / 2, tw - tw / 2],
-            ..Conv2dParams::default()
-        }
-    }
-}
-
-/// Attributes of [`Tensor::conv_transpose2d`] (ONNX `ConvTranspose`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConvTranspose2dParams {
-    /// Step between the input pixels' windows in the output, `[along H, along W]`; each >= 1.
-    pub stride: [usize; 2],
-    /// Rows and columns cropped from the full output `[top, left, bottom, right]` (ONNX `pads`).
-    pub padding: [usize; 4],
-    /// Rows and columns added at the bottom and right of the output (ONNX `output_padding`).
-    pub output_padding: [usize; 2],
-    /// Spacing between kernel taps, `[along H, along W]`; each >= 1.
-    pub dilation: [usize; 2],
-    /// Channel groups; must divide the input channels.
-    pub groups: usize,
-}
-
-impl Default for ConvTranspose2dParams {
-    /// Stride 1, no padding, no output padding, dilation 1, one group.
-    fn default() -> Self {
-        ConvTranspose2dParams {
-            stride: [1, 1],
-            padding: [0; 4],
-            output_padding: [0, 0],
-            dilation: [1, 1],
-            groups: 1,
-        }
-    }
-}
 
 /// Geometry of one convolution, in either direction: `x` (N, C, H, W) -> `y` (N, M, Ho, Wo)
 /// with kernel (kH, kW). Direct: input row `ih = oh * stride - pad_top + kh * dilation`.

@@ -402,11 +402,11 @@ mod tests {
 
     #[test]
     fn tile_sizes_match_the_shader() {
-        let src = crate::kernels::shader_source("matmul").unwrap_or_default();
+        let src = crate::shaders::shader_source("matmul").unwrap_or_default();
         assert!(src.contains(&format!("const TILE_M: u32 = {TILE_M}u;")));
         assert!(src.contains(&format!("const TILE_N: u32 = {TILE_N}u;")));
         assert!(src.contains(&format!("const GT: u32 = {TILE_G}u;")));
-        let sg = crate::kernels::shader_source("matmul_sg").unwrap_or_default();
+        let sg = crate::shaders::shader_source("matmul_sg").unwrap_or_default();
         assert!(sg.contains(&format!("const TM: u32 = {SG_TILE_M}u;")));
     }
 

@@ -289,13 +289,13 @@ mod tests {
     #[test]
     fn tile_sizes_match_the_shaders() {
         for name in ["matmul_f16", "matmul_coop"] {
-            let src = crate::kernels::shader_source(name).unwrap_or_default();
+            let src = crate::shaders::shader_source(name).unwrap_or_default();
             assert!(
                 src.contains(&format!("const TILE: u32 = {TILE}u;")),
                 "{name}"
             );
         }
-        let src = crate::kernels::shader_source("matmul_coop").unwrap_or_default();
+        let src = crate::shaders::shader_source("matmul_coop").unwrap_or_default();
         assert!(src.contains(&format!("const TILE8: u32 = {TILE8}u;")));
     }
 }

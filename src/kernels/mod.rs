@@ -3,15 +3,16 @@
 
 pub mod activation;
 pub mod attention;
+pub mod batch_norm;
 pub mod binary;
 pub mod conv;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod embedding;
 pub mod fill;
+pub mod layer_norm;
 pub mod matmul;
 pub mod matmul_f16;
-pub mod norm;
 pub mod optim;
 pub mod permute;
 pub mod pool;
@@ -21,119 +22,8 @@ pub mod reduce;
 pub mod softmax;
 pub mod unary;
 
-use crate::context::PipelineKey;
 use crate::graph::Launch;
-
-/// Every shader file, by name. Shaders are compiled into the binary, so kiln needs no files at
-/// run time (and works the same in a browser).
-pub const SHADERS: &[(&str, &str)] = &[
-    ("activation", include_str!("../../shaders/activation.wgsl")),
-    // The attention kernels with one of two tails: plain row loads, or loads shared through
-    // subgroups (for adapters with 8-wide subgroups).
-    (
-        "attention",
-        concat!(
-            include_str!("../../shaders/attention.wgsl"),
-            include_str!("../../shaders/attention_plain.wgsl")
-        ),
-    ),
-    (
-        "attention_sg",
-        concat!(
-            include_str!("../../shaders/attention.wgsl"),
-            include_str!("../../shaders/attention_sg.wgsl")
-        ),
-    ),
-    ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
-    ("binary", include_str!("../../shaders/binary.wgsl")),
-    ("ceiling", include_str!("../../shaders/ceiling.wgsl")),
-    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
-    // conv2d with the weights of each step shared through subgroups (8-wide subgroups only).
-    (
-        "conv2d_sg",
-        concat!(
-            include_str!("../../shaders/conv2d.wgsl"),
-            include_str!("../../shaders/conv2d_sg.wgsl")
-        ),
-    ),
-    (
-        "cross_entropy",
-        include_str!("../../shaders/cross_entropy.wgsl"),
-    ),
-    ("dropout", include_str!("../../shaders/dropout.wgsl")),
-    ("embedding", include_str!("../../shaders/embedding.wgsl")),
-    ("fill", include_str!("../../shaders/fill.wgsl")),
-    ("layer_norm", include_str!("../../shaders/layer_norm.wgsl")),
-    ("matmul", include_str!("../../shaders/matmul.wgsl")),
-    (
-        "matmul_coop",
-        include_str!("../../shaders/matmul_coop.wgsl"),
-    ),
-    ("matmul_f16", include_str!("../../shaders/matmul_f16.wgsl")),
-    ("matmul_sg", include_str!("../../shaders/matmul_sg.wgsl")),
-    ("optim", include_str!("../../shaders/optim.wgsl")),
-    ("permute", include_str!("../../shaders/permute.wgsl")),
-    ("pool", include_str!("../../shaders/pool.wgsl")),
-    ("random", include_str!("../../shaders/random.wgsl")),
-    ("recurrent", include_str!("../../shaders/recurrent.wgsl")),
-    ("reduce", include_str!("../../shaders/reduce.wgsl")),
-    ("softmax", include_str!("../../shaders/softmax.wgsl")),
-    ("unary", include_str!("../../shaders/unary.wgsl")),
-];
-
-/// WGSL pieces that several shaders share, by name. WGSL has no include of its own, so a shader
-/// pulls one in with a line `// kiln:include <name>`, which [`expand_includes`] replaces.
-pub const LIBRARY: &[(&str, &str)] = &[
-    (
-        "elementwise",
-        include_str!("../../shaders/lib/elementwise.wgsl"),
-    ),
-    ("float", include_str!("../../shaders/lib/float.wgsl")),
-    ("index", include_str!("../../shaders/lib/index.wgsl")),
-    ("philox", include_str!("../../shaders/lib/philox.wgsl")),
-];
-
-/// The directive that pulls a [`LIBRARY`] piece into a shader.
-const INCLUDE: &str = "// kiln:include ";
-
-/// `src` with every `// kiln:include <name>` line replaced by the library piece `name`.
-///
-/// Errors: the name of a piece that is not in [`LIBRARY`].
-pub fn expand_includes(src: &str) -> std::result::Result<String, String> {
-    let mut out = String::with_capacity(src.len() + 2048);
-    for line in src.lines() {
-        match line.trim().strip_prefix(INCLUDE) {
-            Some(name) => {
-                let name = name.trim();
-                let piece = LIBRARY
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .ok_or_else(|| format!("unknown WGSL library piece `{name}`"))?;
-                out.push_str(piece.1);
-            }
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The WGSL source of shader `name`, with its library pieces expanded (once per process).
-/// `None` if there is no such shader, or if it includes a piece that does not exist (the
-/// shader tests rule that out).
-pub fn shader_source(name: &str) -> Option<&'static str> {
-    static EXPANDED: std::sync::OnceLock<Vec<Option<String>>> = std::sync::OnceLock::new();
-    let expanded = EXPANDED.get_or_init(|| {
-        SHADERS
-            .iter()
-            .map(|(_, s)| expand_includes(s).ok())
-            .collect()
-    });
-    let k = SHADERS.iter().position(|(n, _)| *n == name)?;
-    expanded.get(k)?.as_deref()
-}
+use crate::shaders::PipelineKey;
 
 /// Whether the adapter runs subgroups of exactly 8 invocations (lavapipe on AVX2), the
 /// condition of every `*_sg` kernel build: their lanes are addressed by index, and a workgroup
@@ -190,4 +80,25 @@ pub(crate) fn put8(words: &mut [u32], at: usize, values: &[usize]) {
     for (k, &v) in values.iter().enumerate() {
         words[at + k] = v as u32;
     }
+}
+
+/// Refuses an epsilon that is not finite and non-negative (the normalizations).
+pub(crate) fn check_eps(op: &'static str, eps: f32) -> crate::Result<()> {
+    if eps.is_finite() && eps >= 0.0 {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid(
+            op,
+            format!("eps must be finite and >= 0, got {eps}"),
+        ))
+    }
+}
+
+/// Takes the `K` outputs of a multi-output op in order.
+pub(crate) fn outputs<const K: usize>(
+    op: &'static str,
+    v: Vec<crate::Tensor>,
+) -> crate::Result<[crate::Tensor; K]> {
+    v.try_into()
+        .map_err(|_| crate::Error::invalid(op, "the kernel returned the wrong number of outputs"))
 }

@@ -4,47 +4,9 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
+pub use crate::ir::Pool2dParams;
 use crate::kernels::{groups, launch, launch_multi};
 use crate::{DType, Tensor};
-
-/// The window of a 2-D pooling op.
-///
-/// Window `(oh, ow)` reads input rows `oh * stride[0] - padding[0] + a * dilation[0]` for
-/// `a < kernel[0]`, and the matching columns. Padding is virtual: a padded position never wins
-/// a max and adds nothing to an average.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Pool2dParams {
-    /// Window size (height, width).
-    pub kernel: [usize; 2],
-    /// Step between windows (height, width); at least 1.
-    pub stride: [usize; 2],
-    /// Implicit padding (top, left, bottom, right), ONNX `pads` order `[t, l, b, r]`.
-    pub padding: [usize; 4],
-    /// Spacing between window taps (height, width); 1 is a dense window.
-    pub dilation: [usize; 2],
-    /// Average pooling only: divide by every tap inside the padded input (true) or only by
-    /// the taps inside the input (false). Taps past the padded edge (which only `ceil_mode`
-    /// creates) never count.
-    pub count_include_pad: bool,
-    /// Round the output size up rather than down, so a last partial window is kept when it
-    /// starts inside the input or its top/left padding (ONNX and PyTorch `ceil_mode`).
-    pub ceil_mode: bool,
-}
-
-impl Pool2dParams {
-    /// A `kernel`-sized window with stride equal to the kernel, no padding, no dilation,
-    /// `count_include_pad` false and `ceil_mode` false.
-    pub fn new(kernel: [usize; 2]) -> Self {
-        Pool2dParams {
-            kernel,
-            stride: kernel,
-            padding: [0; 4],
-            dilation: [1, 1],
-            count_include_pad: false,
-            ceil_mode: false,
-        }
-    }
-}
 
 /// The largest padded extent and stride the shader's i32 window arithmetic handles.
 const MAX_EXTENT: usize = i32::MAX as usize;

@@ -7,44 +7,12 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
+use crate::ir::BinaryOp;
+pub use crate::ir::ReduceOp;
 use crate::kernels::binary::partial;
 use crate::kernels::{groups, launch, put8};
 use crate::shape::{self, numel};
-use crate::BinaryOp;
 use crate::{DType, Tensor};
-
-/// Reductions the kernel knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ReduceOp {
-    /// Sum of the elements (0 for none).
-    Sum,
-    /// Arithmetic mean (NaN for none).
-    Mean,
-    /// Largest element; NaN if any element is NaN. Refused over zero elements.
-    Max,
-    /// Smallest element; NaN if any element is NaN. Refused over zero elements.
-    Min,
-}
-
-impl ReduceOp {
-    /// Every op, in shader-code order.
-    pub const ALL: [ReduceOp; 4] = [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min];
-
-    /// The code the shader switches on.
-    pub(crate) fn code(self) -> u32 {
-        self as u32
-    }
-
-    /// The op name, as used in errors.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReduceOp::Sum => "sum",
-            ReduceOp::Mean => "mean",
-            ReduceOp::Max => "max",
-            ReduceOp::Min => "min",
-        }
-    }
-}
 
 /// Reductions of at most this many elements per output always use `reduce_small` (one
 /// invocation per output): a 256-wide workgroup would leave most of its invocations idle.

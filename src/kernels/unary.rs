@@ -2,81 +2,11 @@
 
 use crate::autograd::{record1, Backward};
 use crate::error::Result;
-use crate::executor::fusion::Elementwise;
 use crate::graph::{Kernel, Launch};
-use crate::kernels::binary::BinaryOp;
+pub use crate::ir::UnaryOp;
+use crate::ir::{BinaryOp, Elementwise};
 use crate::kernels::{groups, launch};
 use crate::{DType, Tensor};
-
-/// Unary elementwise functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UnaryOp {
-    /// -x
-    Neg,
-    /// |x|
-    Abs,
-    /// e^x
-    Exp,
-    /// ln x
-    Log,
-    /// √x
-    Sqrt,
-    /// max(x, 0)
-    Relu,
-    /// 1 / (1 + e^-x)
-    Sigmoid,
-    /// tanh x
-    Tanh,
-    /// x²
-    Square,
-    /// 1 / x
-    Recip,
-    /// sin x
-    Sin,
-    /// cos x
-    Cos,
-}
-
-impl UnaryOp {
-    /// Every op, in shader-code order.
-    pub const ALL: [UnaryOp; 12] = [
-        UnaryOp::Neg,
-        UnaryOp::Abs,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Relu,
-        UnaryOp::Sigmoid,
-        UnaryOp::Tanh,
-        UnaryOp::Square,
-        UnaryOp::Recip,
-        UnaryOp::Sin,
-        UnaryOp::Cos,
-    ];
-
-    /// The code the shader switches on.
-    pub(crate) fn code(self) -> u32 {
-        self as u32
-    }
-
-    /// The op name, as used in errors.
-    pub fn name(self) -> &'static str {
-        match self {
-            UnaryOp::Neg => "neg",
-            UnaryOp::Abs => "abs",
-            UnaryOp::Exp => "exp",
-            UnaryOp::Log => "log",
-            UnaryOp::Sqrt => "sqrt",
-            UnaryOp::Relu => "relu",
-            UnaryOp::Sigmoid => "sigmoid",
-            UnaryOp::Tanh => "tanh",
-            UnaryOp::Square => "square",
-            UnaryOp::Recip => "recip",
-            UnaryOp::Sin => "sin",
-            UnaryOp::Cos => "cos",
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Unary(UnaryOp);

@@ -7,9 +7,12 @@
 //! ONNX training-domain variants, whose Adam differs (see `kernels::optim`), are available as
 //! kernels for conformance.
 
+mod param;
+
+pub use param::Parameter;
+
 use crate::error::{Error, Result};
 use crate::kernels::optim::{self as k, AdamConfig};
-use crate::nn::Parameter;
 use crate::Tensor;
 
 /// Which update rule.

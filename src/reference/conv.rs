@@ -4,7 +4,7 @@
 //! transposed convolution scatters each input pixel into the output, the opposite order of the
 //! GPU kernel, which gathers.
 
-use crate::kernels::conv::{Conv2dParams, ConvTranspose2dParams};
+use crate::ir::{Conv2dParams, ConvTranspose2dParams};
 
 /// ONNX `Conv`: `x` (N, C, H, W) = `xs`, `w` (M, C / groups, kH, kW) = `ws`, optional `b` (M).
 /// Returns the output (N, M, Ho, Wo) and its shape. Panics on inconsistent shapes or an empty

@@ -1,7 +1,7 @@
 //! References for shaders/unary.wgsl, shaders/binary.wgsl and shaders/fill.wgsl.
 
+use crate::ir::{BinaryOp, UnaryOp};
 use crate::shape::{broadcast_strides, numel};
-use crate::{BinaryOp, UnaryOp};
 
 /// `op` applied to one value.
 pub fn unary_value(op: UnaryOp, x: f64) -> f64 {

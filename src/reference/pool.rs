@@ -2,7 +2,7 @@
 //! images, written as plain loops over windows (f64 inputs, so tests can finite-difference
 //! them).
 
-use crate::kernels::pool::Pool2dParams;
+use crate::ir::Pool2dParams;
 
 /// The number of windows along one axis. Without `ceil_mode` a window must fit inside the
 /// padded input. With it, windows continue while the previous one ends before the padded end,

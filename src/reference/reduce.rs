@@ -1,7 +1,7 @@
 //! Reference for shaders/reduce.wgsl: reductions over axes, accumulating in f64.
 
 use crate::error::{Error, Result};
-use crate::kernels::reduce::ReduceOp;
+use crate::ir::ReduceOp;
 use crate::shape::numel;
 
 /// `op` over `values` (NumPy semantics): sum of none is 0, mean of none is NaN, max and min of

@@ -49,6 +49,30 @@ pub(crate) struct GpuBuffer {
     pub buffer: wgpu::Buffer,
 }
 
+/// What the buffer plan of the last realization needed, as [`Context::last_plan`] reports it:
+/// the measurement behind `kiln bench`'s memory line and `tests/memory.rs`. All sizes but
+/// `planned_bytes` are exact (no size classes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanStats {
+    /// Ops (nodes) in the realization.
+    pub steps: usize,
+    /// The largest set of intermediates that must be live at once: over the realized order, the
+    /// maximum at any position of the bytes of intermediates produced at or before it and still
+    /// to be read at or after it.
+    pub live_intermediate_peak_bytes: u64,
+    /// The same maximum with the kept outputs counted too, each from the position that produces
+    /// it to the end: what this order needs beyond its inputs when nothing is updated in place.
+    pub live_peak_with_kept_bytes: u64,
+    /// Bytes of the outputs the realization keeps (targets and held tensors).
+    pub kept_bytes: u64,
+    /// Bytes of the already-realized tensors it reads (each once). They stay allocated until
+    /// the realization ends, even where they are read for the last time by it.
+    pub input_bytes: u64,
+    /// Bytes of the storage buffers the plan took from the pool (size classes included): what
+    /// the realization added to live memory, kept outputs and intermediates together.
+    pub planned_bytes: u64,
+}
+
 /// Memory and object counters, as returned by [`crate::Context::memory_stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryStats {

@@ -1,5 +1,10 @@
 //! The GPU context: instance, adapter, device and queue, with the caches every realization uses
 //! (shader modules, pipelines, bind-group layouts, bind groups, the buffer pool).
+//!
+//! The runtime layer: it knows shaders by name (`crate::shaders`) and buffers by size
+//! ([`pool`]), and nothing of graphs, kernels or tensors.
+
+pub mod pool;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::executor::pool::{BufKind, BufferPool, GpuBuffer, MemoryStats};
-use crate::kernels;
+use crate::shaders::{self, PipelineKey};
+pub(crate) use pool::{BufKind, BufferPool, GpuBuffer, MemoryStats, PlanStats};
 
 /// How to pick an adapter. [`ContextOptions::from_env`] reads `KILN_BACKEND`, `KILN_ADAPTER`
 /// and `KILN_PIPELINE_CACHE`.
@@ -105,17 +110,6 @@ fn experimental_token() -> wgpu::ExperimentalFeatures {
     unsafe { wgpu::ExperimentalFeatures::enabled() }
 }
 
-/// Key of a cached compute pipeline: the shader file, its entry point, and the values of its
-/// `override` constants (the specialization). Shapes never appear here: they travel as uniforms.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct PipelineKey {
-    pub shader: &'static str,
-    pub entry: &'static str,
-    pub constants: Vec<(&'static str, u32)>,
-    pub reads: usize,
-    pub writes: usize,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct BindKey {
     pub reads: usize,
@@ -149,7 +143,7 @@ pub(crate) struct ContextInner {
     compile_ns: AtomicU64,
     next_node: AtomicU64,
     pub poison: AtomicBool,
-    pub last_plan: Mutex<crate::executor::PlanStats>,
+    pub last_plan: Mutex<PlanStats>,
 }
 
 /// A handle to one GPU device. Cheap to clone; every tensor keeps one.
@@ -370,7 +364,7 @@ impl Context {
 
     /// What the last realization's buffer plan needed: exact live-set peak of intermediates,
     /// kept and input bytes, and the pool bytes it took.
-    pub fn last_plan(&self) -> crate::executor::PlanStats {
+    pub fn last_plan(&self) -> PlanStats {
         *lock(&self.inner.last_plan)
     }
 
@@ -570,7 +564,7 @@ impl Context {
             return Ok(m.clone());
         }
         let started = web_time::Instant::now();
-        let source = kernels::shader_source(shader).ok_or_else(|| Error::Shader {
+        let source = shaders::shader_source(shader).ok_or_else(|| Error::Shader {
             shader,
             entry,
             message: "no such shader in the registry".into(),
