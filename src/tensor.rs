@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use crate::context::BufKind;
 use crate::context::{lock, Context};
 use crate::error::{Error, Result};
-use crate::executor::{self, DispatchTime, GpuTimer};
+use crate::executor::{self, GpuTimer};
 use crate::graph::{Kernel, Node, NodeState, OutSpec, Storage, Value};
 use crate::shape::{self, numel};
 use crate::{DType, Element};
@@ -384,7 +384,7 @@ impl Context {
     /// Splitting passes adds a little time per dispatch, so the sum can exceed a
     /// [`Context::realize_timed`] figure slightly.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn realize_profiled(&self, targets: &[&Tensor]) -> Result<Vec<DispatchTime>> {
+    pub fn realize_profiled(&self, targets: &[&Tensor]) -> Result<Vec<executor::DispatchTime>> {
         executor::realize_profiled(self, &self.targets(targets)?)
     }
 }
