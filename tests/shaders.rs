@@ -248,6 +248,13 @@ fn every_kernel_spec_matches_its_shader_params_and_bindings() {
         if !seen.insert(what.clone()) {
             failures.push(format!("{what}: listed twice"));
         }
+        // The executor copies each launch's parameters into a 256-byte uniform slot, as words.
+        if k.params.size > 256 || k.params.size % 4 != 0 {
+            failures.push(format!(
+                "{what}: {} is {} bytes (at most 256, a multiple of 4)",
+                k.params.name, k.params.size
+            ));
+        }
         let Some(src) = kiln::shaders::shader_source(k.shader) else {
             failures.push(format!("{what}: no such shader"));
             continue;

@@ -64,7 +64,9 @@ pub(crate) fn groups(n: usize, size: usize) -> u64 {
 
 /// Legacy: an untyped launch of `shader::entry` with `reads` input bindings, one output, and
 /// override constants, for kernels not yet converted to [`registry::launch`] (the benchmark
-/// kernels). The shader test fails on its use in any other file.
+/// kernels). The shader test fails on its use in any other file. (Unused in the browser build,
+/// which has no benchmarks.)
+#[allow(dead_code)]
 pub(crate) fn launch(
     shader: &'static str,
     entry: &'static str,
@@ -78,6 +80,7 @@ pub(crate) fn launch(
 
 /// Legacy: an untyped launch with `reads` input bindings followed by `writes` output bindings
 /// (see [`launch`]).
+#[allow(dead_code)]
 pub(crate) fn launch_multi(
     shader: &'static str,
     entry: &'static str,

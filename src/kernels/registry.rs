@@ -158,8 +158,16 @@ pub(crate) fn slots8(values: &[usize]) -> [u32; 8] {
 
 /// Declares each spec as a constant and lists them all in [`KERNELS`].
 macro_rules! specs {
-    ($($(#[$m:meta])* $name:ident: $p:ty = ($shader:literal, $entry:literal, $reads:literal, $writes:literal, [$($c:literal),*]);)*) => {
-        $($(#[$m])* pub(crate) const $name: Spec<$p> = Spec::new($shader, $entry, $reads, $writes, &[$($c),*]);)*
+    ($(
+        $(#[$m:meta])*
+        $name:ident: $p:ty =
+            ($shader:literal, $entry:literal, $reads:literal, $writes:literal, [$($c:literal),*]);
+    )*) => {
+        $(
+            $(#[$m])*
+            pub(crate) const $name: Spec<$p> =
+                Spec::new($shader, $entry, $reads, $writes, &[$($c),*]);
+        )*
 
         /// Every kernel entry point kiln launches, with what it binds.
         pub const KERNELS: &[KernelInfo] = &[$($name.info()),*];
@@ -409,4 +417,72 @@ specs! {
     RECURRENT_BIAS_GRAD: RecurrentParams = ("recurrent", "recurrent_bias_grad", 2, 1, []);
     RECURRENT_TAIL: RecurrentParams = ("recurrent", "recurrent_tail", 1, 1, []);
     // END OF SPECS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_carries_the_spec_and_the_struct_bytes_as_words() {
+        let params = BinaryParams {
+            numel: 6,
+            rank: 2,
+            same_shape: 0,
+            _pad: 0,
+            shape: slots8(&[2, 3]),
+            a_strides: slots8(&[3, 1]),
+            b_strides: slots8(&[0, 1]),
+        };
+        let l = launch(&BINARY_BACKWARD, vec![("WHICH", 1)], &params, 7);
+        assert_eq!(l.key.shader, "binary");
+        assert_eq!(l.key.entry, "binary_backward");
+        assert_eq!((l.key.reads, l.key.writes), (3, 1));
+        assert_eq!(l.key.constants, vec![("WHICH", 1)]);
+        assert_eq!(l.workgroups, 7);
+        let mut want = vec![0u32; 28];
+        want[..4].copy_from_slice(&[6, 2, 0, 0]);
+        want[4..6].copy_from_slice(&[2, 3]);
+        want[12..14].copy_from_slice(&[3, 1]);
+        want[20..22].copy_from_slice(&[0, 1]);
+        assert_eq!(l.params, want);
+    }
+
+    #[test]
+    fn floats_travel_as_their_bits_and_layouts_record_every_field() {
+        let l = launch(
+            &FILL,
+            vec![],
+            &FillParams {
+                numel: 5,
+                value: -1.5,
+            },
+            1,
+        );
+        assert_eq!(l.params, vec![5, (-1.5f32).to_bits()]);
+        let layout = <BinaryParams as Params>::LAYOUT;
+        assert_eq!(layout.size, 112);
+        let names: Vec<_> = layout.fields.iter().map(|f| (f.0, f.1, f.2)).collect();
+        assert_eq!(
+            names,
+            [
+                ("numel", 0, 4),
+                ("rank", 4, 4),
+                ("same_shape", 8, 4),
+                ("_pad", 12, 4),
+                ("shape", 16, 32),
+                ("a_strides", 48, 32),
+                ("b_strides", 80, 32),
+            ]
+        );
+        assert!(KERNELS
+            .iter()
+            .any(|k| k.entry == "binary_backward" && k.params.name == "BinaryParams"));
+    }
+
+    #[test]
+    fn slots8_fills_the_leading_slots_and_zeroes_the_rest() {
+        assert_eq!(slots8(&[4, 5, 6]), [4, 5, 6, 0, 0, 0, 0, 0]);
+        assert_eq!(slots8(&[]), [0; 8]);
+    }
 }
