@@ -18,7 +18,8 @@ use crate::DType;
 #[derive(Clone, Debug)]
 pub(crate) struct Launch {
     pub key: PipelineKey,
-    /// Up to 64 u32 words, copied into the kernel's uniform `Params` struct.
+    /// The bytes of the kernel's `#[repr(C)]` parameter struct as u32 words (at most 64),
+    /// copied into its uniform `Params` (see `kernels::registry`, which builds every launch).
     pub params: Vec<u32>,
     pub workgroups: u64,
 }

@@ -6,7 +6,8 @@ use crate::autograd::{record1, Backward};
 use crate::error::Result;
 use crate::graph::{Kernel, Launch};
 use crate::ir::Elementwise;
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, ActivationParams, Spec};
 use crate::shape::numel;
 use crate::{DType, Tensor};
 
@@ -48,16 +49,14 @@ impl ActivationOp {
         }
     }
 
-    fn launch(self, entry: &'static str, reads: usize, out: &[usize]) -> Launch {
+    fn launch(self, spec: &Spec<ActivationParams>, out: &[usize]) -> Launch {
         let n = numel(out);
-        launch(
-            "activation",
-            entry,
-            vec![("OP", self.code())],
-            reads,
-            vec![n as u32, self.alpha().to_bits(), 0, 0],
-            groups(n, 256),
-        )
+        let params = ActivationParams {
+            n: n as u32,
+            alpha: self.alpha(),
+            ..Default::default()
+        };
+        launch(spec, vec![("OP", self.code())], &params, groups(n, 256))
     }
 }
 
@@ -71,7 +70,7 @@ impl Kernel for Activation {
     }
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
-        self.0.launch("activation", 1, out)
+        self.0.launch(&registry::ACTIVATION, out)
     }
 
     fn elementwise(&self) -> Option<Elementwise> {
@@ -92,7 +91,7 @@ impl Kernel for ActivationGrad {
     }
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
-        self.0.launch("activation_backward", 2, out)
+        self.0.launch(&registry::ACTIVATION_BACKWARD, out)
     }
 
     fn elementwise(&self) -> Option<Elementwise> {

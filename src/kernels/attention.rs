@@ -10,7 +10,8 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch, launch_multi};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, AttnPadParams, AttnParams, Spec};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{Context, DType, Tensor};
 use std::cell::Cell;
@@ -92,8 +93,9 @@ struct Plan {
     causal: bool,
     /// The mask's element strides over (B, HQ, SQ, SKV), 0 where it is broadcast.
     mask: Option<[usize; 4]>,
-    /// The shader module: "attention" or "attention_sg" (see [`AttentionVariant`]).
-    shader: &'static str,
+    /// Whether the kernels share row loads through subgroups (module "attention_sg", see
+    /// [`AttentionVariant`]) rather than plain loads ("attention").
+    sg: bool,
 }
 
 /// Capacity class of a head dim of `n` vec4 chunks (the shader's `HD4`/`HDV4`, a loop bound the
@@ -170,7 +172,7 @@ impl Plan {
             scale,
             causal: p.causal,
             mask,
-            shader: "attention",
+            sg: false,
         };
         // Every index the shaders compute is a u32.
         let largest = [
@@ -189,27 +191,36 @@ impl Plan {
         Ok(plan)
     }
 
-    /// The shader's `Params` words, with `nblk` blocks per head.
-    fn words(&self, nblk: usize) -> Vec<u32> {
-        let mut w = vec![0u32; 16];
-        w[0] = self.batch as u32;
-        w[1] = self.hq as u32;
-        w[2] = (self.hq / self.hkv) as u32;
-        w[3] = self.sq as u32;
-        w[4] = self.skv as u32;
-        w[5] = self.d as u32;
-        w[6] = self.dv as u32;
-        w[7] = (self.scale * std::f32::consts::LOG2_E).to_bits();
-        w[8] = nblk as u32;
-        w[9] = self.d.div_ceil(4) as u32;
-        w[10] = self.dv.div_ceil(4) as u32;
-        w[11] = self.scale.to_bits();
-        if let Some(s) = self.mask {
-            for (i, &x) in s.iter().enumerate() {
-                w[12 + i] = x as u32;
-            }
+    /// The shader's `Params`, with `nblk` blocks per head.
+    fn params(&self, nblk: usize) -> AttnParams {
+        AttnParams {
+            batch: self.batch as u32,
+            hq: self.hq as u32,
+            group: (self.hq / self.hkv) as u32,
+            sq: self.sq as u32,
+            skv: self.skv as u32,
+            d: self.d as u32,
+            dv: self.dv as u32,
+            scale2: self.scale * std::f32::consts::LOG2_E,
+            nblk: nblk as u32,
+            nd4: self.d.div_ceil(4) as u32,
+            ndv4: self.dv.div_ceil(4) as u32,
+            scale: self.scale,
+            mstride: self.mask.map_or([0; 4], |s| s.map(|x| x as u32)),
         }
-        w
+    }
+
+    /// `plain` or, when the plan shares loads through subgroups, `sg`.
+    fn pick(
+        &self,
+        plain: &'static Spec<AttnParams>,
+        sg: &'static Spec<AttnParams>,
+    ) -> &'static Spec<AttnParams> {
+        if self.sg {
+            sg
+        } else {
+            plain
+        }
     }
 
     /// Override constants for a kernel whose blocks run along a sequence of `seq` rows (keys).
@@ -250,13 +261,10 @@ impl Kernel for Forward {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
         let nblk = p.blocks(p.sq);
-        launch_multi(
-            p.shader,
-            "attention",
+        launch(
+            p.pick(&registry::ATTENTION, &registry::ATTENTION_SG),
             p.constants(p.sq),
-            4,
-            2,
-            p.words(nblk),
+            &p.params(nblk),
             (p.batch * p.hq * nblk) as u64,
         )
     }
@@ -276,13 +284,16 @@ impl Kernel for Pad {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        let w = vec![self.rows as u32, self.n as u32, self.np as u32, 0];
+        let params = AttnPadParams {
+            rows: self.rows as u32,
+            n: self.n as u32,
+            np: self.np as u32,
+            _pad: 0,
+        };
         launch(
-            "attention",
-            "attention_pad",
+            &registry::ATTENTION_PAD,
             Vec::new(),
-            1,
-            w,
+            &params,
             groups(self.rows * self.np, 64),
         )
     }
@@ -322,11 +333,9 @@ impl Kernel for Delta {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
         launch(
-            "attention",
-            "attention_delta",
+            &registry::ATTENTION_DELTA,
             Vec::new(),
-            3,
-            p.words(0),
+            &p.params(0),
             groups(p.batch * p.hq * p.sq, 64),
         )
     }
@@ -345,11 +354,12 @@ impl Kernel for BackwardQ {
         let p = &self.0;
         let nblk = p.blocks(p.sq);
         launch(
-            p.shader,
-            "attention_backward_q",
+            p.pick(
+                &registry::ATTENTION_BACKWARD_Q,
+                &registry::ATTENTION_BACKWARD_Q_SG,
+            ),
             p.constants(p.sq),
-            6,
-            p.words(nblk),
+            &p.params(nblk),
             (p.batch * p.hq * nblk) as u64,
         )
     }
@@ -368,13 +378,13 @@ impl Kernel for BackwardKv {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
         let nblk = p.blocks(p.skv);
-        launch_multi(
-            p.shader,
-            "attention_backward_kv",
+        launch(
+            p.pick(
+                &registry::ATTENTION_BACKWARD_KV,
+                &registry::ATTENTION_BACKWARD_KV_SG,
+            ),
             p.constants(p.skv),
-            6,
-            2,
-            p.words(nblk),
+            &p.params(nblk),
             (p.batch * p.hkv * nblk) as u64,
         )
     }
@@ -478,7 +488,7 @@ impl Tensor {
             p,
         )?;
         if attention_variant(&self.ctx) == AttentionVariant::Subgroup {
-            plan.shader = "attention_sg";
+            plan.sg = true;
         }
         let (qp, kp, vp) = (padded(self)?, padded(k)?, padded(v)?);
         let m = mask.map_or_else(|| qp.clone(), Tensor::detach);

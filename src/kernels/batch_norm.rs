@@ -4,8 +4,9 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
+use crate::kernels::registry::{self, launch, BatchNormParams, Spec};
 use crate::kernels::softmax::softmax_uses_small_path;
-use crate::kernels::{check_eps, groups, launch, launch_multi, outputs};
+use crate::kernels::{check_eps, groups, outputs};
 use crate::shape::numel;
 use crate::{DType, Tensor};
 
@@ -24,43 +25,32 @@ impl BnDims {
         self.numel.checked_div(self.channels).unwrap_or(0)
     }
 
-    fn params(&self) -> Vec<u32> {
-        vec![
-            self.numel as u32,
-            self.channels as u32,
-            self.spatial as u32,
-            self.count() as u32,
-            self.eps.to_bits(),
-            self.momentum.to_bits(),
-            0,
-            0,
-        ]
+    fn params(&self) -> BatchNormParams {
+        BatchNormParams {
+            numel: self.numel as u32,
+            channels: self.channels as u32,
+            spatial: self.spatial as u32,
+            count: self.count() as u32,
+            eps: self.eps,
+            momentum: self.momentum,
+            ..Default::default()
+        }
     }
 
     fn elementwise(
         &self,
-        entry: &'static str,
+        spec: &'static Spec<BatchNormParams>,
         constants: Vec<(&'static str, u32)>,
-        reads: usize,
     ) -> Launch {
-        launch(
-            "batch_norm",
-            entry,
-            constants,
-            reads,
-            self.params(),
-            groups(self.numel, 256),
-        )
+        launch(spec, constants, &self.params(), groups(self.numel, 256))
     }
 
     /// `entry` (one workgroup per channel) or `small` (one invocation per channel).
     fn channel_launch(
         &self,
-        entry: &'static str,
-        small: &'static str,
+        entry: &'static Spec<BatchNormParams>,
+        small: &'static Spec<BatchNormParams>,
         constants: Vec<(&'static str, u32)>,
-        reads: usize,
-        writes: usize,
     ) -> Launch {
         let (c, count) = (self.channels, self.count());
         let (entry, workgroups) = if c == 0 || count == 0 {
@@ -70,15 +60,7 @@ impl BnDims {
         } else {
             (entry, c as u64)
         };
-        launch_multi(
-            "batch_norm",
-            entry,
-            constants,
-            reads,
-            writes,
-            self.params(),
-            workgroups,
-        )
+        launch(entry, constants, &self.params(), workgroups)
     }
 }
 
@@ -96,9 +78,8 @@ impl Kernel for BatchNorm {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         self.dims.elementwise(
-            "batch_norm",
+            &registry::BATCH_NORM,
             vec![("STAT_IS_RSTD", u32::from(self.stat_is_rstd))],
-            5,
         )
     }
 }
@@ -113,8 +94,11 @@ impl Kernel for BatchNormStats {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        self.0
-            .channel_launch("batch_norm_stats", "batch_norm_stats_small", vec![], 3, 4)
+        self.0.channel_launch(
+            &registry::BATCH_NORM_STATS,
+            &registry::BATCH_NORM_STATS_SMALL,
+            vec![],
+        )
     }
 }
 
@@ -132,11 +116,9 @@ impl Kernel for BatchNormGradReduce {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         self.dims.channel_launch(
-            "batch_norm_backward_reduce",
-            "batch_norm_backward_reduce_small",
+            &registry::BATCH_NORM_BACKWARD_REDUCE,
+            &registry::BATCH_NORM_BACKWARD_REDUCE_SMALL,
             vec![("STAT_IS_RSTD", u32::from(self.stat_is_rstd))],
-            4,
-            2,
         )
     }
 }
@@ -151,7 +133,8 @@ impl Kernel for BatchNormGradInput {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        self.0.elementwise("batch_norm_backward_input", vec![], 7)
+        self.0
+            .elementwise(&registry::BATCH_NORM_BACKWARD_INPUT, vec![])
     }
 }
 
@@ -166,7 +149,7 @@ impl Kernel for BatchNormGradInference {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         self.0
-            .elementwise("batch_norm_backward_inference", vec![], 3)
+            .elementwise(&registry::BATCH_NORM_BACKWARD_INFERENCE, vec![])
     }
 }
 

@@ -5,9 +5,23 @@ use crate::error::Result;
 use crate::graph::{Kernel, Launch};
 pub use crate::ir::BinaryOp;
 use crate::ir::Elementwise;
-use crate::kernels::{groups, launch, put8};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, slots8, BinaryParams};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{DType, Tensor};
+
+/// The parameters of `a OP b` (and its partial derivatives) broadcast to `out`.
+fn params(a: &[usize], b: &[usize], out: &[usize]) -> BinaryParams {
+    BinaryParams {
+        numel: numel(out) as u32,
+        rank: out.len() as u32,
+        same_shape: u32::from(a == out && b == out),
+        _pad: 0,
+        shape: slots8(out),
+        a_strides: slots8(&broadcast_strides(a, out)),
+        b_strides: slots8(&broadcast_strides(b, out)),
+    }
+}
 
 #[derive(Debug)]
 struct Binary(BinaryOp);
@@ -19,20 +33,10 @@ impl Kernel for Binary {
 
     fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = numel(out);
-        let (a, b) = (inputs[0], inputs[1]);
-        let mut w = vec![0u32; 28];
-        w[0] = n as u32;
-        w[1] = out.len() as u32;
-        w[2] = u32::from(a == out && b == out);
-        put8(&mut w, 4, out);
-        put8(&mut w, 12, &broadcast_strides(a, out));
-        put8(&mut w, 20, &broadcast_strides(b, out));
         launch(
-            "binary",
-            "binary",
+            &registry::BINARY,
             vec![("OP", self.0.code())],
-            2,
-            w,
+            &params(inputs[0], inputs[1], out),
             groups(n, 256),
         )
     }
@@ -56,11 +60,12 @@ impl Kernel for BinaryGrad {
     }
 
     fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch {
-        let mut l = Binary(self.op).launch(&inputs[..2], out);
-        l.key.entry = "binary_backward";
-        l.key.reads = 3;
-        l.key.constants.push(("WHICH", self.which));
-        l
+        launch(
+            &registry::BINARY_BACKWARD,
+            vec![("OP", self.op.code()), ("WHICH", self.which)],
+            &params(inputs[0], inputs[1], out),
+            groups(numel(out), 256),
+        )
     }
 
     fn elementwise(&self) -> Option<Elementwise> {

@@ -11,7 +11,7 @@ use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
 pub use crate::ir::{Conv2dParams, ConvTranspose2dParams};
-use crate::kernels::launch;
+use crate::kernels::registry::{self, launch, ConvParams, ConvWeightParams};
 use crate::{DType, Tensor};
 
 /// Tile sizes of the kernels in shaders/conv2d.wgsl (they must match the shader). Groups with
@@ -83,11 +83,6 @@ impl Geom {
             ..self.clone()
         }
     }
-}
-
-/// Reinterprets a u32 word as the bits of an i32 parameter.
-fn word(v: i64) -> u32 {
-    (v as i32) as u32
 }
 
 /// Which build of the wide forward kernel (which also computes input gradients) runs (see
@@ -162,12 +157,12 @@ impl Kernel for ConvKernel {
         let (a_h, os_h, ph_h, base_h, kstep_h, dv_h, unshift_h) = axis(0, g.kh);
         let (a_w, os_w, ph_w, base_w, kstep_w, dv_w, unshift_w) = axis(1, g.kw);
         let (hq, wq) = (g.ho.div_ceil(os_h), g.wo.div_ceil(os_w));
-        let (shader, entry, tile_q, tile_m) = if mg < NARROW_BELOW {
-            ("conv2d", "conv2d_narrow", NARROW_PIXELS, NARROW_CHANNELS)
+        let (spec, tile_q, tile_m) = if mg < NARROW_BELOW {
+            (&registry::CONV2D_NARROW, NARROW_PIXELS, NARROW_CHANNELS)
         } else if self.sg {
-            ("conv2d_sg", "conv2d_sg", WIDE_PIXELS, WIDE_CHANNELS)
+            (&registry::CONV2D_SG, WIDE_PIXELS, WIDE_CHANNELS)
         } else {
-            ("conv2d", "conv2d", WIDE_PIXELS, WIDE_CHANNELS)
+            (&registry::CONV2D, WIDE_PIXELS, WIDE_CHANNELS)
         };
         let tiles_q = (g.n * hq * wq).div_ceil(tile_q);
         let tiles_m = mg.div_ceil(tile_m);
@@ -177,26 +172,44 @@ impl Kernel for ConvKernel {
         } else {
             (mg * cg * kk, cg * kk, kk)
         };
-        let words = [
-            g.n, g.c, g.h, g.w, g.m, g.ho, g.wo, g.kh, g.kw, cg, mg, g.groups, hq, wq, a_h, a_w,
-            os_h, os_w, ph_h, ph_w,
-        ];
-        let mut w: Vec<u32> = words.iter().map(|&v| v as u32).collect();
-        w.extend([base_h, base_w, kstep_h, kstep_w, dv_h, dv_w].map(word));
-        w.extend(
-            [
-                tiles_q,
-                tiles_m,
-                w_group,
-                w_m,
-                w_c,
-                usize::from(self.has_bias),
-            ]
-            .map(|v| v as u32),
-        );
-        w.extend([unshift_h, unshift_w].map(word));
+        let params = ConvParams {
+            batch: g.n as u32,
+            c: g.c as u32,
+            h: g.h as u32,
+            w: g.w as u32,
+            m: g.m as u32,
+            ho: g.ho as u32,
+            wo: g.wo as u32,
+            kh: g.kh as u32,
+            kw: g.kw as u32,
+            cg: cg as u32,
+            mg: mg as u32,
+            groups: g.groups as u32,
+            hq: hq as u32,
+            wq: wq as u32,
+            a_h: a_h as u32,
+            a_w: a_w as u32,
+            os_h: os_h as u32,
+            os_w: os_w as u32,
+            ph_h: ph_h as u32,
+            ph_w: ph_w as u32,
+            base_h: base_h as i32,
+            base_w: base_w as i32,
+            kstep_h: kstep_h as i32,
+            kstep_w: kstep_w as i32,
+            dv_h: dv_h as u32,
+            dv_w: dv_w as u32,
+            tiles_q: tiles_q as u32,
+            tiles_m: tiles_m as u32,
+            w_group: w_group as u32,
+            w_m: w_m as u32,
+            w_c: w_c as u32,
+            has_bias: u32::from(self.has_bias),
+            unshift_h: unshift_h as i32,
+            unshift_w: unshift_w as i32,
+        };
         let count = ph_h * ph_w * g.groups * tiles_m * tiles_q;
-        launch(shader, entry, Vec::new(), 3, w, count as u64)
+        launch(spec, Vec::new(), &params, count as u64)
     }
 }
 
@@ -260,34 +273,39 @@ impl Kernel for WeightGradKernel {
         let g = &self.geom;
         let (cg, mg) = (g.cg(), g.mg());
         let (tiles_col, tiles_m) = Self::col_m_tiles(g);
-        let mut w: Vec<u32> = [
-            g.n, g.c, g.h, g.w, g.m, g.ho, g.wo, g.kh, g.kw, cg, mg, g.groups,
-        ]
-        .iter()
-        .map(|&v| v as u32)
-        .collect();
-        w.extend([g.stride[0] as u32, g.stride[1] as u32]);
-        w.extend([word(g.pad[0] as i64), word(g.pad[1] as i64)]);
-        w.extend(
-            [
-                g.dilation[0],
-                g.dilation[1],
-                cg * g.kh * g.kw,
-                tiles_col,
-                tiles_m,
-                self.splits,
-                self.rows_per_split,
-                0,
-            ]
-            .map(|v| v as u32),
-        );
-        let entry = if Self::narrow(g) {
-            "conv2d_backward_weight_narrow"
+        let params = ConvWeightParams {
+            batch: g.n as u32,
+            c: g.c as u32,
+            h: g.h as u32,
+            w: g.w as u32,
+            m: g.m as u32,
+            ho: g.ho as u32,
+            wo: g.wo as u32,
+            kh: g.kh as u32,
+            kw: g.kw as u32,
+            cg: cg as u32,
+            mg: mg as u32,
+            groups: g.groups as u32,
+            sh: g.stride[0] as u32,
+            sw: g.stride[1] as u32,
+            pt: g.pad[0] as i32,
+            pl: g.pad[1] as i32,
+            dh: g.dilation[0] as u32,
+            dw: g.dilation[1] as u32,
+            ncols: (cg * g.kh * g.kw) as u32,
+            tiles_col: tiles_col as u32,
+            tiles_m: tiles_m as u32,
+            splits: self.splits as u32,
+            rows_per_split: self.rows_per_split as u32,
+            _pad: 0,
+        };
+        let spec = if Self::narrow(g) {
+            &registry::CONV2D_BACKWARD_WEIGHT_NARROW
         } else {
-            "conv2d_backward_weight"
+            &registry::CONV2D_BACKWARD_WEIGHT
         };
         let count = self.splits * Self::tiles(g);
-        launch("conv2d", entry, Vec::new(), 2, w, count as u64)
+        launch(spec, Vec::new(), &params, count as u64)
     }
 }
 

@@ -12,8 +12,9 @@
 use crate::autograd::{record, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, CrossEntropyParams};
 use crate::kernels::softmax::{softmax_grad, softmax_uses_small_path};
-use crate::kernels::{groups, launch, launch_multi};
 use crate::shape::numel;
 use crate::{DType, Tensor};
 
@@ -33,13 +34,13 @@ impl CeDims {
         self.n * self.inner
     }
 
-    fn params(&self) -> Vec<u32> {
-        vec![
-            self.rows() as u32,
-            self.classes as u32,
-            self.inner as u32,
-            u32::from(self.has_weights),
-        ]
+    fn params(&self) -> CrossEntropyParams {
+        CrossEntropyParams {
+            rows: self.rows() as u32,
+            classes: self.classes as u32,
+            inner: self.inner as u32,
+            has_weights: u32::from(self.has_weights),
+        }
     }
 }
 
@@ -54,22 +55,14 @@ impl Kernel for CeRows {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let rows = self.0.rows();
-        let (entry, workgroups) = if rows == 0 || self.0.classes == 0 {
-            ("cross_entropy_small", 0)
+        let (spec, workgroups) = if rows == 0 || self.0.classes == 0 {
+            (&registry::CROSS_ENTROPY_SMALL, 0)
         } else if softmax_uses_small_path(rows, self.0.classes) {
-            ("cross_entropy_small", groups(rows, 256))
+            (&registry::CROSS_ENTROPY_SMALL, groups(rows, 256))
         } else {
-            ("cross_entropy", rows as u64)
+            (&registry::CROSS_ENTROPY, rows as u64)
         };
-        launch_multi(
-            "cross_entropy",
-            entry,
-            vec![],
-            3,
-            2,
-            self.0.params(),
-            workgroups,
-        )
+        launch(spec, vec![], &self.0.params(), workgroups)
     }
 }
 
@@ -83,15 +76,7 @@ impl Kernel for CeTotal {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        launch_multi(
-            "cross_entropy",
-            "cross_entropy_total",
-            vec![],
-            1,
-            2,
-            self.0.params(),
-            1,
-        )
+        launch(&registry::CROSS_ENTROPY_TOTAL, vec![], &self.0.params(), 1)
     }
 }
 
@@ -106,11 +91,9 @@ impl Kernel for CeGrad {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         launch(
-            "cross_entropy",
-            "cross_entropy_backward",
+            &registry::CROSS_ENTROPY_BACKWARD,
             vec![],
-            5,
-            self.0.params(),
+            &self.0.params(),
             groups(numel(out), 256),
         )
     }

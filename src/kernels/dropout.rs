@@ -4,7 +4,8 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{launch, DropoutParams, DROPOUT};
 use crate::shape::numel;
 use crate::{DType, Tensor};
 
@@ -38,24 +39,17 @@ impl Kernel for Dropout {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = numel(out);
-        let params = vec![
-            n as u32,
-            n.div_ceil(4) as u32,
-            self.seed as u32,
-            (self.seed >> 32) as u32,
-            crate::reference::random::STREAM,
-            self.threshold,
-            self.scale.to_bits(),
-            0,
-        ];
-        launch(
-            "dropout",
-            "dropout",
-            vec![],
-            1,
-            params,
-            groups(n, ELEMENTS_PER_GROUP),
-        )
+        let params = DropoutParams {
+            numel: n as u32,
+            blocks: n.div_ceil(4) as u32,
+            key_lo: self.seed as u32,
+            key_hi: (self.seed >> 32) as u32,
+            stream: crate::reference::random::STREAM,
+            threshold: self.threshold,
+            scale: self.scale,
+            _pad: 0,
+        };
+        launch(&DROPOUT, vec![], &params, groups(n, ELEMENTS_PER_GROUP))
     }
 }
 

@@ -3,7 +3,8 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, EmbeddingParams};
 use crate::shape::numel;
 use crate::{DType, Tensor};
 
@@ -12,17 +13,17 @@ const ROWS: usize = 16;
 const COLS: usize = 64;
 
 /// Parameter words shared by both entry points.
-fn params(vocab: usize, dim: usize, count: usize) -> Vec<u32> {
-    vec![
-        (count * dim) as u32,
-        dim as u32,
-        vocab as u32,
-        count as u32,
-        vocab.div_ceil(ROWS) as u32,
-        dim.div_ceil(COLS) as u32,
-        count.div_ceil(COLS) as u32,
-        0,
-    ]
+fn params(vocab: usize, dim: usize, count: usize) -> EmbeddingParams {
+    EmbeddingParams {
+        numel: (count * dim) as u32,
+        dim: dim as u32,
+        vocab: vocab as u32,
+        count: count as u32,
+        row_blocks: vocab.div_ceil(ROWS) as u32,
+        col_blocks: dim.div_ceil(COLS) as u32,
+        tiles: count.div_ceil(COLS) as u32,
+        _pad: 0,
+    }
 }
 
 /// Inputs: weight (V, D), indices (any shape, N elements). Output: (indices.shape, D).
@@ -42,11 +43,9 @@ impl Kernel for Embedding {
         let count = numel(inputs[1]);
         let n = numel(out);
         launch(
-            "embedding",
-            "embedding",
+            &registry::EMBEDDING,
             vec![],
-            2,
-            params(vocab, dim, count),
+            &params(vocab, dim, count),
             groups(n, 256),
         )
     }
@@ -73,11 +72,9 @@ impl Kernel for EmbeddingGrad {
             (vocab.div_ceil(ROWS) * dim.div_ceil(COLS)) as u64
         };
         launch(
-            "embedding",
-            "embedding_backward",
+            &registry::EMBEDDING_BACKWARD,
             vec![],
-            2,
-            params(vocab, dim, count),
+            &params(vocab, dim, count),
             wgs,
         )
     }

@@ -2,7 +2,8 @@
 
 use crate::error::Result;
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{launch, FillParams, FILL};
 use crate::{Context, DType, Tensor};
 
 #[derive(Debug)]
@@ -15,14 +16,11 @@ impl Kernel for Fill {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = crate::shape::numel(out);
-        launch(
-            "fill",
-            "fill",
-            vec![],
-            0,
-            vec![n as u32, self.0.to_bits()],
-            groups(n, 256),
-        )
+        let params = FillParams {
+            numel: n as u32,
+            value: self.0,
+        };
+        launch(&FILL, vec![], &params, groups(n, 256))
     }
 }
 

@@ -3,8 +3,9 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
+use crate::kernels::registry::{self, launch, LayerNormParams, Spec};
 use crate::kernels::softmax::softmax_uses_small_path;
-use crate::kernels::{check_eps, groups, launch_multi, outputs};
+use crate::kernels::{check_eps, groups, outputs};
 use crate::shape::{self, numel};
 use crate::{DType, Tensor};
 
@@ -22,26 +23,22 @@ struct LnDims {
 }
 
 impl LnDims {
-    fn params(&self) -> Vec<u32> {
-        vec![
-            self.rows as u32,
-            self.len as u32,
-            u32::from(self.has_scale),
-            u32::from(self.has_bias),
-            self.eps.to_bits(),
-            0,
-            0,
-            0,
-        ]
+    fn params(&self) -> LayerNormParams {
+        LayerNormParams {
+            rows: self.rows as u32,
+            len: self.len as u32,
+            has_scale: u32::from(self.has_scale),
+            has_bias: u32::from(self.has_bias),
+            eps: self.eps,
+            ..Default::default()
+        }
     }
 
     /// `entry` (one workgroup per row) or `small` (one invocation per row).
     fn row_launch(
         &self,
-        entry: &'static str,
-        small: &'static str,
-        reads: usize,
-        writes: usize,
+        entry: &'static Spec<LayerNormParams>,
+        small: &'static Spec<LayerNormParams>,
     ) -> Launch {
         let (entry, workgroups) = if self.rows == 0 || self.len == 0 {
             (small, 0)
@@ -50,15 +47,7 @@ impl LnDims {
         } else {
             (entry, self.rows as u64)
         };
-        launch_multi(
-            "layer_norm",
-            entry,
-            vec![],
-            reads,
-            writes,
-            self.params(),
-            workgroups,
-        )
+        launch(entry, vec![], &self.params(), workgroups)
     }
 }
 
@@ -72,7 +61,8 @@ impl Kernel for LayerNorm {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        self.0.row_launch("layer_norm", "layer_norm_small", 3, 3)
+        self.0
+            .row_launch(&registry::LAYER_NORM, &registry::LAYER_NORM_SMALL)
     }
 }
 
@@ -87,10 +77,8 @@ impl Kernel for LayerNormGradInput {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         self.0.row_launch(
-            "layer_norm_backward_input",
-            "layer_norm_backward_input_small",
-            5,
-            1,
+            &registry::LAYER_NORM_BACKWARD_INPUT,
+            &registry::LAYER_NORM_BACKWARD_INPUT_SMALL,
         )
     }
 }
@@ -105,13 +93,10 @@ impl Kernel for LayerNormGradParams {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        launch_multi(
-            "layer_norm",
-            "layer_norm_backward_params",
+        launch(
+            &registry::LAYER_NORM_BACKWARD_PARAMS,
             vec![],
-            4,
-            2,
-            self.0.params(),
+            &self.0.params(),
             groups(self.0.len, PARAM_COLS),
         )
     }

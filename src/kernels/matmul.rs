@@ -15,7 +15,7 @@
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{launch, put8};
+use crate::kernels::registry::{self, launch, slots8, MatmulParams};
 use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{Context, DType, Tensor};
 use std::cell::Cell;
@@ -185,30 +185,35 @@ impl Kernel for Matmul {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let p = &self.0;
         let count = numel(&p.batch);
-        let (shader, entry, tile_m, tile_n) = match self.1 {
-            MatmulVariant::Subgroup => ("matmul_sg", "matmul_sg", SG_TILE_M, 96),
-            MatmulVariant::SubgroupNarrow => ("matmul_sg", "matmul_sg2", SG_TILE_M, 64),
-            MatmulVariant::Tiled => ("matmul", "matmul_tiled", TILE_G, TILE_G),
-            _ => ("matmul", "matmul", TILE_M, TILE_N),
+        let (spec, tile_m, tile_n) = match self.1 {
+            MatmulVariant::Subgroup => (&registry::MATMUL_SG, SG_TILE_M, 96),
+            MatmulVariant::SubgroupNarrow => (&registry::MATMUL_SG2, SG_TILE_M, 64),
+            MatmulVariant::Tiled => (&registry::MATMUL_TILED, TILE_G, TILE_G),
+            _ => (&registry::MATMUL, TILE_M, TILE_N),
         };
         let tiles_m = p.m.div_ceil(tile_m);
         let tiles_n = p.n.div_ceil(tile_n);
-        let mut w = vec![0u32; 36];
-        w[0] = p.m as u32;
-        w[1] = p.n as u32;
-        w[2] = p.k as u32;
-        w[3] = count as u32;
-        w[4] = p.batch.len() as u32;
-        w[5] = p.sa_m as u32;
-        w[6] = p.sa_k as u32;
-        w[7] = p.sb_k as u32;
-        w[8] = p.sb_n as u32;
-        w[9] = tiles_m as u32;
-        w[10] = tiles_n as u32;
-        put8(&mut w, 12, &p.batch);
-        put8(&mut w, 20, &p.a_batch_strides);
-        put8(&mut w, 28, &p.b_batch_strides);
-        let constants = if shader == "matmul_sg" {
+        let params = MatmulParams {
+            m: p.m as u32,
+            n: p.n as u32,
+            k: p.k as u32,
+            batch_count: count as u32,
+            batch_rank: p.batch.len() as u32,
+            sa_m: p.sa_m as u32,
+            sa_k: p.sa_k as u32,
+            sb_k: p.sb_k as u32,
+            sb_n: p.sb_n as u32,
+            tiles_m: tiles_m as u32,
+            tiles_n: tiles_n as u32,
+            _pad: 0,
+            batch_shape: slots8(&p.batch),
+            a_batch: slots8(&p.a_batch_strides),
+            b_batch: slots8(&p.b_batch_strides),
+        };
+        let constants = if matches!(
+            self.1,
+            MatmulVariant::Subgroup | MatmulVariant::SubgroupNarrow
+        ) {
             vec![
                 ("TA", u32::from(p.sa_k != 1)),
                 ("TB", u32::from(p.sb_n != 1)),
@@ -216,14 +221,7 @@ impl Kernel for Matmul {
         } else {
             Vec::new()
         };
-        launch(
-            shader,
-            entry,
-            constants,
-            2,
-            w,
-            (count * tiles_m * tiles_n) as u64,
-        )
+        launch(spec, constants, &params, (count * tiles_m * tiles_n) as u64)
     }
 }
 

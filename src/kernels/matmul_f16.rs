@@ -14,7 +14,8 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, MatmulCoopParams, MatmulF16Params};
 use crate::shape::numel;
 use crate::{Context, DType, Tensor};
 
@@ -145,9 +146,16 @@ impl Kernel for Cast {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = numel(out);
-        let mut w = vec![0u32; 8];
-        w[6] = n as u32;
-        launch("matmul_f16", self.name(), Vec::new(), 1, w, groups(n, 256))
+        let spec = if self.to == DType::F16 {
+            &registry::TO_F16
+        } else {
+            &registry::TO_F32
+        };
+        let params = MatmulF16Params {
+            count: n as u32,
+            ..Default::default()
+        };
+        launch(spec, Vec::new(), &params, groups(n, 256))
     }
 }
 
@@ -173,27 +181,37 @@ impl Kernel for MatmulF16 {
         };
         let tiles_m = self.m.div_ceil(tile);
         let tiles_n = self.n.div_ceil(tile);
-        let w = vec![
-            self.m as u32,
-            self.n as u32,
-            self.k as u32,
-            self.batch as u32,
-            tiles_m as u32,
-            tiles_n as u32,
-            0,
-            0,
-        ];
         let wgs = (self.batch * tiles_m * tiles_n) as u64;
         match self.coop {
             Some(Cooperative { subgroup, size }) => {
-                let entry = if size == 8 {
-                    "matmul_coop8"
+                let spec = if size == 8 {
+                    &registry::MATMUL_COOP8
                 } else {
-                    "matmul_coop"
+                    &registry::MATMUL_COOP
                 };
-                launch("matmul_coop", entry, vec![("SG", subgroup)], 2, w, wgs)
+                let params = MatmulCoopParams {
+                    m: self.m as u32,
+                    n: self.n as u32,
+                    k: self.k as u32,
+                    batch: self.batch as u32,
+                    tiles_m: tiles_m as u32,
+                    tiles_n: tiles_n as u32,
+                    ..Default::default()
+                };
+                launch(spec, vec![("SG", subgroup)], &params, wgs)
             }
-            None => launch("matmul_f16", "matmul_f16", Vec::new(), 2, w, wgs),
+            None => {
+                let params = MatmulF16Params {
+                    m: self.m as u32,
+                    n: self.n as u32,
+                    k: self.k as u32,
+                    batch: self.batch as u32,
+                    tiles_m: tiles_m as u32,
+                    tiles_n: tiles_n as u32,
+                    ..Default::default()
+                };
+                launch(&registry::MATMUL_F16, Vec::new(), &params, wgs)
+            }
         }
     }
 }

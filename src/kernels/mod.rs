@@ -1,5 +1,26 @@
 //! The Rust side of every kernel: parameters, pipeline keys, dispatch sizes, and the tensor
 //! methods that record them. Each `shaders/<name>.wgsl` has a `kernels/<name>.rs`.
+//!
+//! # Kernel parameters are typed
+//!
+//! A kernel's `Kernel::launch` builds its [`Launch`] with [`registry::launch`], from a spec
+//! and a `#[repr(C)]` parameter struct declared in [`registry`]; tests/shaders.rs checks both
+//! against the WGSL with naga and fails on launches built any other way. To add an entry point
+//! (or convert one still written with the untyped `launch`/`launch_multi`/`put8` below):
+//!
+//! 1. In `registry.rs`, declare the shader's uniform struct with `params! { /// doc
+//!    NameParams { field: u32, .. } }`: the same field names in the same order, `u32`/`i32`/
+//!    `f32` scalars, `[u32; 8]` for an `array<vec4<u32>, 2>` (shapes and strides, filled with
+//!    [`registry::slots8`]), `[u32; 4]` for a `vec4<u32>`, and the shader's explicit `_pad`
+//!    fields (WGSL aligns a vec4 or array field to 16 bytes and rounds a uniform struct's size
+//!    up to 16; spell that padding out as `_pad` fields in both languages).
+//! 2. Add a line to `specs!`: `NAME: NameParams = ("shader", "entry", reads, writes,
+//!    ["OVERRIDE", ..]);` with the read-only inputs bound at 1..=reads and the outputs after
+//!    them, as the executor binds them. One spec per (module, entry point): a kernel that picks
+//!    an entry point or module at run time (a small path, a subgroup build) picks a spec.
+//! 3. In the kernel: `launch(&registry::NAME, constants, &NameParams { .. }, workgroups)`.
+//!    Never edit a `Launch` after building it.
+//! 4. `cargo test --release --test shaders` proves the layout, bindings and constants.
 
 pub mod activation;
 pub mod attention;
@@ -19,6 +40,7 @@ pub mod pool;
 pub mod random;
 pub mod recurrent;
 pub mod reduce;
+pub mod registry;
 pub mod softmax;
 pub mod unary;
 
@@ -40,7 +62,11 @@ pub(crate) fn groups(n: usize, size: usize) -> u64 {
     n.div_ceil(size) as u64
 }
 
-/// A launch of `shader::entry` with `reads` input bindings, one output, and override constants.
+/// Legacy: an untyped launch of `shader::entry` with `reads` input bindings, one output, and
+/// override constants, for kernels not yet converted to [`registry::launch`] (the benchmark
+/// kernels). The shader test fails on its use in any other file. (Unused in the browser build,
+/// which has no benchmarks.)
+#[allow(dead_code)]
 pub(crate) fn launch(
     shader: &'static str,
     entry: &'static str,
@@ -52,7 +78,9 @@ pub(crate) fn launch(
     launch_multi(shader, entry, constants, reads, 1, params, workgroups)
 }
 
-/// A launch with `reads` input bindings followed by `writes` output bindings.
+/// Legacy: an untyped launch with `reads` input bindings followed by `writes` output bindings
+/// (see [`launch`]).
+#[allow(dead_code)]
 pub(crate) fn launch_multi(
     shader: &'static str,
     entry: &'static str,
@@ -75,7 +103,10 @@ pub(crate) fn launch_multi(
     }
 }
 
-/// Writes `values` into `words[at..at + 8]`, the layout of an `array<vec4<u32>, 2>` field.
+/// Legacy: writes `values` into `words[at..at + 8]`, the layout of an `array<vec4<u32>, 2>`
+/// field (see [`launch`]; typed kernels use [`registry::slots8`]). Kept so that kernels written
+/// in the old style still build until they are converted.
+#[allow(dead_code)]
 pub(crate) fn put8(words: &mut [u32], at: usize, values: &[usize]) {
     for (k, &v) in values.iter().enumerate() {
         words[at + k] = v as u32;

@@ -59,7 +59,8 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch_multi};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, OptimParams, Spec};
 use crate::shape::numel;
 use crate::{DType, Tensor};
 
@@ -72,38 +73,40 @@ pub enum MomentumMode {
     Nesterov,
 }
 
+/// An in-place entry point and the (input, output) pairs it updates where they lie.
+type InPlace = (&'static Spec<OptimParams>, &'static [(usize, usize)]);
+
 /// One fused update: the shader entry, its bindings and its coefficients.
 #[derive(Debug)]
 struct Update {
     name: &'static str,
-    entry: &'static str,
-    reads: usize,
-    writes: usize,
+    spec: &'static Spec<OptimParams>,
     constants: Vec<(&'static str, u32)>,
     /// k0..k8 of the shader's `Params`, already rounded to f32.
     k: [f32; 9],
     /// The entry that updates the parameter and state where they lie, and its (input,
     /// output) pairs: the executor uses it when no one else can see the old values.
-    in_place: Option<(&'static str, &'static [(usize, usize)])>,
+    in_place: Option<InPlace>,
 }
 
 impl Update {
-    fn launch_entry(&self, entry: &'static str, reads: usize, out: &[usize]) -> Launch {
+    fn launch_entry(&self, spec: &'static Spec<OptimParams>, out: &[usize]) -> Launch {
         let n = numel(out);
-        let mut w = vec![0u32; 12];
-        w[0] = n as u32;
-        for (slot, k) in w[1..10].iter_mut().zip(self.k) {
-            *slot = k.to_bits();
-        }
-        launch_multi(
-            "optim",
-            entry,
-            self.constants.clone(),
-            reads,
-            self.writes,
-            w,
-            groups(n, 256),
-        )
+        let [k0, k1, k2, k3, k4, k5, k6, k7, k8] = self.k;
+        let params = OptimParams {
+            numel: n as u32,
+            k0,
+            k1,
+            k2,
+            k3,
+            k4,
+            k5,
+            k6,
+            k7,
+            k8,
+            ..Default::default()
+        };
+        launch(spec, self.constants.clone(), &params, groups(n, 256))
     }
 }
 
@@ -113,7 +116,7 @@ impl Kernel for Update {
     }
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
-        self.launch_entry(self.entry, self.reads, out)
+        self.launch_entry(self.spec, out)
     }
 
     fn donations(&self) -> &'static [(usize, usize)] {
@@ -121,8 +124,8 @@ impl Kernel for Update {
     }
 
     fn launch_in_place(&self, _inputs: &[&[usize]], out: &[usize]) -> Option<Launch> {
-        let (entry, pairs) = self.in_place?;
-        Some(self.launch_entry(entry, self.reads - pairs.len(), out))
+        let (spec, _) = self.in_place?;
+        Some(self.launch_entry(spec, out))
     }
 }
 
@@ -141,7 +144,7 @@ fn check(op: &'static str, x: &Tensor, others: &[&Tensor]) -> Result<()> {
 /// Records the update and returns its outputs (the new parameter, then the new states).
 fn run(update: Update, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
     let x = inputs[0].clone();
-    let outs = (0..update.writes)
+    let outs = (0..update.spec.writes())
         .map(|_| (x.shape.clone(), DType::F32))
         .collect();
     Tensor::from_op_multi(&x.ctx, update, inputs, outs)
@@ -195,9 +198,7 @@ pub fn adam_onnx(
     };
     let update = Update {
         name: OP,
-        entry: "adam_onnx",
-        reads: 4,
-        writes: 3,
+        spec: &registry::ADAM_ONNX,
         constants: vec![],
         k: [
             norm_coefficient,
@@ -237,9 +238,7 @@ pub fn momentum_onnx(
     let b = if t > 0 { beta } else { 1.0 };
     let update = Update {
         name: OP,
-        entry: "momentum_onnx",
-        reads: 3,
-        writes: 2,
+        spec: &registry::MOMENTUM_ONNX,
         constants: vec![("NESTEROV", u32::from(mode == MomentumMode::Nesterov))],
         k: [norm_coefficient, alpha, b, r, 0.0, 0.0, 0.0, 0.0, 0.0],
         in_place: None,
@@ -269,9 +268,7 @@ pub fn adagrad_onnx(
     let rate = f64::from(r) / (1.0 + t as f64 * f64::from(decay_factor));
     let update = Update {
         name: OP,
-        entry: "adagrad_onnx",
-        reads: 3,
-        writes: 2,
+        spec: &registry::ADAGRAD_ONNX,
         constants: vec![],
         k: [
             norm_coefficient,
@@ -384,9 +381,7 @@ pub fn adam(
     };
     let update = Update {
         name: OP,
-        entry: "adam",
-        reads: 4,
-        writes: 3,
+        spec: &registry::ADAM,
         constants: vec![],
         k: [
             l2 as f32,
@@ -399,7 +394,7 @@ pub fn adam(
             (1.0 / bc2.sqrt()) as f32,
             c.eps,
         ],
-        in_place: Some(("adam_inplace", &[(0, 0), (2, 1), (3, 2)])),
+        in_place: Some((&registry::ADAM_INPLACE, &[(0, 0), (2, 1), (3, 2)])),
     };
     let outs = run(update, vec![x.clone(), g.clone(), m.clone(), v.clone()])?;
     three(outs, OP)
@@ -415,12 +410,10 @@ pub fn sgd(x: &Tensor, g: &Tensor, lr: f32, weight_decay: f32) -> Result<Tensor>
     check_scalar(OP, "weight_decay", weight_decay, 0.0, None)?;
     let update = Update {
         name: OP,
-        entry: "sgd",
-        reads: 2,
-        writes: 1,
+        spec: &registry::SGD,
         constants: vec![],
         k: [weight_decay, lr, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-        in_place: Some(("sgd_inplace", &[(0, 0)])),
+        in_place: Some((&registry::SGD_INPLACE, &[(0, 0)])),
     };
     let mut outs = run(update, vec![x.clone(), g.clone()])?;
     outs.pop()
@@ -453,15 +446,13 @@ pub fn sgd_momentum(
     check_scalar(OP, "weight_decay", weight_decay, 0.0, None)?;
     let update = Update {
         name: OP,
-        entry: "sgd_momentum",
-        reads: 3,
-        writes: 2,
+        spec: &registry::SGD_MOMENTUM,
         constants: vec![
             ("NESTEROV", u32::from(nesterov)),
             ("FIRST", u32::from(first)),
         ],
         k: [weight_decay, lr, momentum, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-        in_place: Some(("sgd_momentum_inplace", &[(0, 0), (2, 1)])),
+        in_place: Some((&registry::SGD_MOMENTUM_INPLACE, &[(0, 0), (2, 1)])),
     };
     let outs = run(update, vec![x.clone(), g.clone(), buf.clone()])?;
     two(outs, OP)

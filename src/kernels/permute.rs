@@ -7,7 +7,8 @@
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch, put8};
+use crate::kernels::groups;
+use crate::kernels::registry::{launch, slots8, PermuteParams, PERMUTE};
 use crate::shape::{self, numel};
 use crate::{DType, Tensor};
 
@@ -83,12 +84,14 @@ impl Kernel for Permute {
         let input = inputs.first().copied().unwrap_or(&[]);
         let m = merge_permutation(input, &self.dims);
         let n = numel(out);
-        let mut w = vec![0u32; 20];
-        w[0] = n as u32;
-        w[1] = m.shape.len() as u32;
-        put8(&mut w, 4, &m.shape);
-        put8(&mut w, 12, &m.strides);
-        launch("permute", "permute", vec![], 1, w, groups(n, 256))
+        let params = PermuteParams {
+            numel: n as u32,
+            rank: m.shape.len() as u32,
+            shape: slots8(&m.shape),
+            strides: slots8(&m.strides),
+            ..Default::default()
+        };
+        launch(&PERMUTE, vec![], &params, groups(n, 256))
     }
 }
 
@@ -105,12 +108,14 @@ impl Kernel for Expand {
     fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch {
         let input = inputs.first().copied().unwrap_or(&[]);
         let n = numel(out);
-        let mut w = vec![0u32; 20];
-        w[0] = n as u32;
-        w[1] = out.len() as u32;
-        put8(&mut w, 4, out);
-        put8(&mut w, 12, &shape::broadcast_strides(input, out));
-        launch("permute", "permute", vec![], 1, w, groups(n, 256))
+        let params = PermuteParams {
+            numel: n as u32,
+            rank: out.len() as u32,
+            shape: slots8(out),
+            strides: slots8(&shape::broadcast_strides(input, out)),
+            ..Default::default()
+        };
+        launch(&PERMUTE, vec![], &params, groups(n, 256))
     }
 }
 

@@ -5,7 +5,8 @@ use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
 pub use crate::ir::Pool2dParams;
-use crate::kernels::{groups, launch, launch_multi};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, PoolParams};
 use crate::{DType, Tensor};
 
 /// The largest padded extent and stride the shader's i32 window arithmetic handles.
@@ -28,37 +29,34 @@ impl Geom {
         vec![self.n, self.c, self.ho, self.wo]
     }
 
-    /// The shader's `Params` words, with `total` elements (or planes) to cover.
     /// Whether windows cannot overlap along either axis (stride >= the dilated kernel extent),
     /// so the backward can find each input's one window without a loop.
     fn disjoint(&self) -> bool {
         (0..2).all(|a| self.p.stride[a] > (self.p.kernel[a] - 1) * self.p.dilation[a])
     }
 
-    fn words(&self, total: usize) -> Vec<u32> {
+    /// The shader's parameters, with `total` elements (or planes) to cover.
+    fn params(&self, total: usize) -> PoolParams {
         let p = &self.p;
         let [pt, pl, pb, pr] = p.padding;
-        [
-            total,
-            self.h,
-            self.w,
-            self.ho,
-            self.wo,
-            p.kernel[0],
-            p.kernel[1],
-            p.stride[0],
-            p.stride[1],
-            p.dilation[0],
-            p.dilation[1],
-            pt,
-            pl,
-            self.h + pb,
-            self.w + pr,
-            usize::from(p.count_include_pad),
-        ]
-        .iter()
-        .map(|&v| v as u32)
-        .collect()
+        PoolParams {
+            total: total as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            ho: self.ho as u32,
+            wo: self.wo as u32,
+            kh: p.kernel[0] as u32,
+            kw: p.kernel[1] as u32,
+            sh: p.stride[0] as u32,
+            sw: p.stride[1] as u32,
+            dh: p.dilation[0] as u32,
+            dw: p.dilation[1] as u32,
+            pt: pt as u32,
+            pl: pl as u32,
+            h_end: (self.h + pb) as u32,
+            w_end: (self.w + pr) as u32,
+            include_pad: u32::from(p.count_include_pad),
+        }
     }
 }
 
@@ -161,13 +159,10 @@ impl Kernel for MaxPool {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let total = crate::shape::numel(out);
-        launch_multi(
-            "pool",
-            "max_pool2d",
+        launch(
+            &registry::MAX_POOL2D,
             vec![],
-            1,
-            2,
-            self.0.words(total),
+            &self.0.params(total),
             groups(total, 256),
         )
     }
@@ -186,11 +181,9 @@ impl Kernel for MaxPoolGrad {
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let total = crate::shape::numel(out);
         launch(
-            "pool",
-            "max_pool2d_backward",
+            &registry::MAX_POOL2D_BACKWARD,
             vec![("DISJOINT", u32::from(self.0.disjoint()))],
-            2,
-            self.0.words(total),
+            &self.0.params(total),
             groups(total, 256),
         )
     }
@@ -241,11 +234,9 @@ impl Kernel for AvgPool {
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let total = crate::shape::numel(out);
         launch(
-            "pool",
-            "avg_pool2d",
+            &registry::AVG_POOL2D,
             vec![],
-            1,
-            self.0.words(total),
+            &self.0.params(total),
             groups(total, 256),
         )
     }
@@ -263,11 +254,9 @@ impl Kernel for AvgPoolGrad {
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let total = crate::shape::numel(out);
         launch(
-            "pool",
-            "avg_pool2d_backward",
+            &registry::AVG_POOL2D_BACKWARD,
             vec![("DISJOINT", u32::from(self.0.disjoint()))],
-            1,
-            self.0.words(total),
+            &self.0.params(total),
             groups(total, 256),
         )
     }
@@ -323,21 +312,17 @@ impl Kernel for GlobalAvg {
         if self.backward {
             let total = crate::shape::numel(out);
             launch(
-                "pool",
-                "global_avg_pool2d_backward",
+                &registry::GLOBAL_AVG_POOL2D_BACKWARD,
                 vec![],
-                1,
-                g.words(total),
+                &g.params(total),
                 groups(total, 256),
             )
         } else {
             let planes = g.n * g.c;
             launch(
-                "pool",
-                "global_avg_pool2d",
+                &registry::GLOBAL_AVG_POOL2D,
                 vec![],
-                1,
-                g.words(planes),
+                &g.params(planes),
                 planes as u64,
             )
         }

@@ -7,7 +7,8 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{launch, RandomParams, RANDOM};
 use crate::{Context, DType, Tensor};
 
 /// Elements one workgroup covers: 256 invocations, one 4-word Philox block each.
@@ -40,22 +41,20 @@ impl Kernel for Random {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = crate::shape::numel(out);
-        let params = vec![
-            n as u32,
-            n.div_ceil(4) as u32,
-            self.seed as u32,
-            (self.seed >> 32) as u32,
-            crate::reference::random::STREAM,
-            self.a.to_bits(),
-            self.b.to_bits(),
-            self.cap.to_bits(),
-        ];
+        let params = RandomParams {
+            numel: n as u32,
+            blocks: n.div_ceil(4) as u32,
+            key_lo: self.seed as u32,
+            key_hi: (self.seed >> 32) as u32,
+            stream: crate::reference::random::STREAM,
+            a: self.a,
+            b: self.b,
+            cap: self.cap,
+        };
         launch(
-            "random",
-            "random",
+            &RANDOM,
             vec![("DIST", self.dist as u32)],
-            0,
-            params,
+            &params,
             groups(n, ELEMENTS_PER_GROUP),
         )
     }

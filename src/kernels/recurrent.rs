@@ -25,7 +25,8 @@
 use crate::autograd::{record, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch_multi};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, RecurrentParams};
 use crate::{DType, Tensor};
 
 /// What a recurrent layer returns.
@@ -147,21 +148,18 @@ impl Dims {
 }
 
 /// The parameter block (`Params` in shaders/recurrent.wgsl).
-fn params(d: &Dims, rows: usize, tiles: usize, count: usize, offset: usize) -> Vec<u32> {
-    vec![
-        d.seq as u32,
-        d.batch as u32,
-        d.hidden as u32,
-        d.gates as u32,
-        rows as u32,
-        tiles as u32,
-        count as u32,
-        offset as u32,
-        0,
-        0,
-        0,
-        0,
-    ]
+fn params(d: &Dims, rows: usize, tiles: usize, count: usize, offset: usize) -> RecurrentParams {
+    RecurrentParams {
+        seq: d.seq as u32,
+        batch: d.batch as u32,
+        hidden: d.hidden as u32,
+        gates: d.gates as u32,
+        rows: rows as u32,
+        tiles: tiles as u32,
+        count: count as u32,
+        offset: offset as u32,
+        slots: [0; 4],
+    }
 }
 
 /// The whole forward recurrence: inputs xp, Rᵀ, b, h0, c0; outputs y, last (h_S, or c_S for
@@ -179,13 +177,10 @@ impl Kernel for Forward {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let (constants, workgroups) = self.d.sequence_launch(self.cell);
-        launch_multi(
-            "recurrent",
-            "recurrent_forward",
+        launch(
+            &registry::RECURRENT_FORWARD,
             constants,
-            5,
-            3,
-            params(&self.d, 0, 0, 0, 0),
+            &params(&self.d, 0, 0, 0, 0),
             workgroups,
         )
     }
@@ -206,13 +201,10 @@ impl Kernel for Bptt {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let (constants, workgroups) = self.d.sequence_launch(self.cell);
-        launch_multi(
-            "recurrent",
-            "recurrent_backward",
+        launch(
+            &registry::RECURRENT_BACKWARD,
             constants,
-            5,
-            3,
-            params(&self.d, 0, 0, 0, 0),
+            &params(&self.d, 0, 0, 0, 0),
             workgroups,
         )
     }
@@ -233,17 +225,14 @@ impl Kernel for WeightGrad {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let d = &self.d;
         let tiles = d.hidden.div_ceil(32);
-        let mut w = params(d, d.rows(), tiles, 0, self.cell.slots() * d.hidden);
-        for (k, s) in self.cell.dr_slots().into_iter().enumerate() {
-            w[8 + k] = s as u32;
-        }
-        launch_multi(
-            "recurrent",
-            "recurrent_weight_grad",
+        let params = RecurrentParams {
+            slots: self.cell.dr_slots().map(|s| s as u32),
+            ..params(d, d.rows(), tiles, 0, self.cell.slots() * d.hidden)
+        };
+        launch(
+            &registry::RECURRENT_WEIGHT_GRAD,
             vec![],
-            2,
-            1,
-            w,
+            &params,
             (d.gates * tiles * tiles) as u64,
         )
     }
@@ -262,13 +251,10 @@ impl Kernel for BiasGrad {
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let d = &self.d;
-        launch_multi(
-            "recurrent",
-            "recurrent_bias_grad",
+        launch(
+            &registry::RECURRENT_BIAS_GRAD,
             vec![],
-            2,
-            1,
-            params(d, d.rows(), 0, 0, 0),
+            &params(d, d.rows(), 0, 0, 0),
             groups(2 * d.gh(), 256),
         )
     }
@@ -288,13 +274,10 @@ impl Kernel for Tail {
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let d = &self.d;
         let count = d.batch * d.hidden;
-        launch_multi(
-            "recurrent",
-            "recurrent_tail",
+        launch(
+            &registry::RECURRENT_TAIL,
             vec![],
-            1,
-            1,
-            params(d, 0, 0, count, (d.seq - 1) * count),
+            &params(d, 0, 0, count, (d.seq - 1) * count),
             groups(count, 256),
         )
     }

@@ -10,7 +10,8 @@ use crate::graph::{Kernel, Launch};
 use crate::ir::BinaryOp;
 pub use crate::ir::ReduceOp;
 use crate::kernels::binary::partial;
-use crate::kernels::{groups, launch, put8};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, slots8, ReduceParams};
 use crate::shape::{self, numel};
 use crate::{DType, Tensor};
 
@@ -97,28 +98,22 @@ impl Kernel for Reduce {
         let m = merge_dims(input, &self.reduced);
         let n_out = numel(out);
         let n_red = numel(&m.red_shape);
-        let mut w = vec![0u32; 36];
-        w[0] = n_out as u32;
-        w[1] = n_red as u32;
-        w[2] = m.kept_shape.len() as u32;
-        w[3] = m.red_shape.len() as u32;
-        put8(&mut w, 4, &m.kept_shape);
-        put8(&mut w, 12, &m.kept_strides);
-        put8(&mut w, 20, &m.red_shape);
-        put8(&mut w, 28, &m.red_strides);
-        let (entry, workgroups) = if uses_small_path(n_out, n_red) {
-            ("reduce_small", groups(n_out, 256))
-        } else {
-            ("reduce", n_out as u64)
+        let params = ReduceParams {
+            n_out: n_out as u32,
+            n_red: n_red as u32,
+            kept_rank: m.kept_shape.len() as u32,
+            red_rank: m.red_shape.len() as u32,
+            kept_shape: slots8(&m.kept_shape),
+            kept_strides: slots8(&m.kept_strides),
+            red_shape: slots8(&m.red_shape),
+            red_strides: slots8(&m.red_strides),
         };
-        launch(
-            "reduce",
-            entry,
-            vec![("OP", self.op.code())],
-            1,
-            w,
-            workgroups,
-        )
+        let (spec, workgroups) = if uses_small_path(n_out, n_red) {
+            (&registry::REDUCE_SMALL, groups(n_out, 256))
+        } else {
+            (&registry::REDUCE, n_out as u64)
+        };
+        launch(spec, vec![("OP", self.op.code())], &params, workgroups)
     }
 }
 

@@ -8,7 +8,8 @@
 use crate::autograd::{record1, Backward};
 use crate::error::Result;
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, SoftmaxParams, Spec};
 use crate::shape::{self, numel};
 use crate::{DType, Tensor};
 
@@ -53,28 +54,25 @@ impl AxisView {
     /// The launch of `entry` (or its `_small` twin) over every row.
     fn launch(
         &self,
-        entry: &'static str,
-        small_entry: &'static str,
+        entry: &'static Spec<SoftmaxParams>,
+        small_entry: &'static Spec<SoftmaxParams>,
         log: bool,
-        reads: usize,
     ) -> Launch {
         let rows = self.rows();
-        let params = vec![rows as u32, self.len as u32, self.inner as u32, 0];
-        let (entry, workgroups) = if rows == 0 || self.len == 0 {
+        let params = SoftmaxParams {
+            rows: rows as u32,
+            len: self.len as u32,
+            inner: self.inner as u32,
+            _pad: 0,
+        };
+        let (spec, workgroups) = if rows == 0 || self.len == 0 {
             (small_entry, 0)
         } else if softmax_uses_small_path(rows, self.len) {
             (small_entry, groups(rows, 256))
         } else {
             (entry, rows as u64)
         };
-        launch(
-            "softmax",
-            entry,
-            vec![("LOG", u32::from(log))],
-            reads,
-            params,
-            workgroups,
-        )
+        launch(spec, vec![("LOG", u32::from(log))], &params, workgroups)
     }
 }
 
@@ -94,7 +92,8 @@ impl Kernel for Softmax {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        self.view.launch("softmax", "softmax_small", self.log, 1)
+        self.view
+            .launch(&registry::SOFTMAX, &registry::SOFTMAX_SMALL, self.log)
     }
 }
 
@@ -110,8 +109,11 @@ impl Kernel for SoftmaxGrad {
     }
 
     fn launch(&self, _inputs: &[&[usize]], _out: &[usize]) -> Launch {
-        self.view
-            .launch("softmax_backward", "softmax_backward_small", self.log, 2)
+        self.view.launch(
+            &registry::SOFTMAX_BACKWARD,
+            &registry::SOFTMAX_BACKWARD_SMALL,
+            self.log,
+        )
     }
 }
 

@@ -5,7 +5,8 @@ use crate::error::Result;
 use crate::graph::{Kernel, Launch};
 pub use crate::ir::UnaryOp;
 use crate::ir::{BinaryOp, Elementwise};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, UnaryParams};
 use crate::{DType, Tensor};
 
 #[derive(Debug)]
@@ -18,12 +19,14 @@ impl Kernel for Unary {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = crate::shape::numel(out);
+        let params = UnaryParams {
+            numel: n as u32,
+            ..Default::default()
+        };
         launch(
-            "unary",
-            "unary",
+            &registry::UNARY,
             vec![("OP", self.0.code())],
-            1,
-            vec![n as u32, 0, 0, 0],
+            &params,
             groups(n, 256),
         )
     }
@@ -40,26 +43,27 @@ struct Scalar {
     scalar_first: bool,
 }
 
+impl Scalar {
+    /// `scalar` (1 read) or `scalar_backward` (2 reads), which share the parameters.
+    fn launch_entry(&self, spec: &registry::Spec<UnaryParams>, out: &[usize]) -> Launch {
+        let n = crate::shape::numel(out);
+        let params = UnaryParams {
+            numel: n as u32,
+            scalar: self.value,
+            scalar_first: u32::from(self.scalar_first),
+            _pad: 0,
+        };
+        launch(spec, vec![("OP", self.op.code())], &params, groups(n, 256))
+    }
+}
+
 impl Kernel for Scalar {
     fn name(&self) -> &'static str {
         self.op.name()
     }
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
-        let n = crate::shape::numel(out);
-        launch(
-            "unary",
-            "scalar",
-            vec![("OP", self.op.code())],
-            1,
-            vec![
-                n as u32,
-                self.value.to_bits(),
-                u32::from(self.scalar_first),
-                0,
-            ],
-            groups(n, 256),
-        )
+        self.launch_entry(&registry::SCALAR, out)
     }
 
     fn elementwise(&self) -> Option<Elementwise> {
@@ -82,12 +86,14 @@ impl Kernel for UnaryGrad {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = crate::shape::numel(out);
+        let params = UnaryParams {
+            numel: n as u32,
+            ..Default::default()
+        };
         launch(
-            "unary",
-            "unary_backward",
+            &registry::UNARY_BACKWARD,
             vec![("OP", self.0.code())],
-            2,
-            vec![n as u32, 0, 0, 0],
+            &params,
             groups(n, 256),
         )
     }
@@ -135,11 +141,8 @@ impl Kernel for ScalarGrad {
         "scalar_backward"
     }
 
-    fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch {
-        let mut l = self.0.launch(inputs, out);
-        l.key.entry = "scalar_backward";
-        l.key.reads = 2;
-        l
+    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
+        self.0.launch_entry(&registry::SCALAR_BACKWARD, out)
     }
 
     fn elementwise(&self) -> Option<Elementwise> {
