@@ -675,7 +675,10 @@ mod tests {
     /// generated kernel calls for that code, so the two compute the same math.
     #[test]
     fn hand_written_switches_call_the_functions_fusion_emits() {
-        let src = |name: &str| crate::shaders::shader_source(name).expect("registered shader");
+        let src = |name: &str| {
+            crate::shaders::shader_source(name)
+                .unwrap_or_else(|| panic!("{name} is not registered"))
+        };
         let case = |code: u32, call: String| format!("case {code}u: {{ return {call}; }}");
         let mut missing = Vec::new();
         let mut want = |module: &str, code: u32, call: String| {
