@@ -26,19 +26,18 @@ override OP: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (numel)
 
 // kiln:include index
-// kiln:include float
-// kiln:include elementwise
-
+// The math: one function per op, shared with the fused kernels of src/executor/fusion.rs.
+// kiln:include binary_ops
 
 fn binary_op(u: f32, v: f32) -> f32 {
     switch OP {
-        case 0u: { return u + v; }
-        case 1u: { return u - v; }
-        case 2u: { return u * v; }
-        case 3u: { return u / v; }
-        case 4u: { return max(u, v); }
-        case 5u: { return min(u, v); }
-        case 6u: { return safe_pow(u, v); }
+        case 0u: { return binary_add(u, v); }
+        case 1u: { return binary_sub(u, v); }
+        case 2u: { return binary_mul(u, v); }
+        case 3u: { return binary_div(u, v); }
+        case 4u: { return binary_maximum(u, v); }
+        case 5u: { return binary_minimum(u, v); }
+        case 6u: { return binary_pow(u, v); }
         default: { return u; }
     }
 }
@@ -82,7 +81,28 @@ override WHICH: u32 = 0u;
 
 // ∂(u OP v)/∂u (WHICH = 0) or ∂/∂v (WHICH = 1). Ties of max/min go to u.
 fn binary_partial(u: f32, v: f32) -> f32 {
-    return binary_partial_of(OP, WHICH, u, v);
+    if (WHICH == 0u) {
+        switch OP {
+            case 0u: { return binary_add_da(u, v); }
+            case 1u: { return binary_sub_da(u, v); }
+            case 2u: { return binary_mul_da(u, v); }
+            case 3u: { return binary_div_da(u, v); }
+            case 4u: { return binary_maximum_da(u, v); }
+            case 5u: { return binary_minimum_da(u, v); }
+            case 6u: { return binary_pow_da(u, v); }
+            default: { return 0.0; }
+        }
+    }
+    switch OP {
+        case 0u: { return binary_add_db(u, v); }
+        case 1u: { return binary_sub_db(u, v); }
+        case 2u: { return binary_mul_db(u, v); }
+        case 3u: { return binary_div_db(u, v); }
+        case 4u: { return binary_maximum_db(u, v); }
+        case 5u: { return binary_minimum_db(u, v); }
+        case 6u: { return binary_pow_db(u, v); }
+        default: { return 0.0; }
+    }
 }
 
 @compute @workgroup_size(256)

@@ -77,20 +77,8 @@ fn first_phase_rows() -> u32 {
     return cell_gates();
 }
 
-// tanh through exp(-2|x|), which cannot overflow (some drivers' tanh returns NaN for |x| > 88).
-fn stable_tanh(v: f32) -> f32 {
-    let t = exp(-2.0 * abs(v));
-    return sign(v) * (1.0 - t) / (1.0 + t);
-}
-
-// Logistic sigmoid that never evaluates exp of a large positive number.
-fn stable_sigmoid(v: f32) -> f32 {
-    if (v >= 0.0) {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
-}
+// kiln:include sigmoid
+// kiln:include tanh
 
 // ---- forward -----------------------------------------------------------------------------
 // A workgroup owns BT consecutive batch elements (BT <= 4, a pipeline constant chosen from the

@@ -22,39 +22,25 @@ override OP: u32 = 0u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // (numel)
 @group(0) @binding(2) var<storage, read_write> y: array<f32>; // (numel)
 
-// Codes shared with src/kernels/unary.rs (UnaryOp).
-const NEG: u32 = 0u;
-const ABS: u32 = 1u;
-const EXP: u32 = 2u;
-const LOG: u32 = 3u;
-const SQRT: u32 = 4u;
-const RELU: u32 = 5u;
-const SIGMOID: u32 = 6u;
-const TANH: u32 = 7u;
-const SQUARE: u32 = 8u;
-const RECIP: u32 = 9u;
-const SIN: u32 = 10u;
-const COS: u32 = 11u;
+// The math: one function per op, shared with the fused kernels of src/executor/fusion.rs.
+// kiln:include unary_ops
+// kiln:include binary_ops
 
-// kiln:include float
-// kiln:include elementwise
-
-
-
+// Op codes as UnaryOp in src/ir.rs.
 fn unary_op(v: f32) -> f32 {
     switch OP {
-        case 0u: { return -v; }
-        case 1u: { return abs(v); }
-        case 2u: { return exp(v); }
-        case 3u: { return log(v); }
-        case 4u: { return sqrt(v); }
-        case 5u: { return max(v, 0.0); }
-        case 6u: { return stable_sigmoid(v); }
-        case 7u: { return stable_tanh(v); }
-        case 8u: { return v * v; }
-        case 9u: { return 1.0 / v; }
-        case 10u: { return sin(v); }
-        case 11u: { return cos(v); }
+        case 0u: { return unary_neg(v); }
+        case 1u: { return unary_abs(v); }
+        case 2u: { return unary_exp(v); }
+        case 3u: { return unary_log(v); }
+        case 4u: { return unary_sqrt(v); }
+        case 5u: { return unary_relu(v); }
+        case 6u: { return unary_sigmoid(v); }
+        case 7u: { return unary_tanh(v); }
+        case 8u: { return unary_square(v); }
+        case 9u: { return unary_recip(v); }
+        case 10u: { return unary_sin(v); }
+        case 11u: { return unary_cos(v); }
         default: { return v; }
     }
 }
@@ -78,20 +64,19 @@ fn unary(
     y[i] = unary_op(x[i]);
 }
 
-// Binary op codes shared with shaders/binary.wgsl and src/kernels/binary.rs (BinaryOp).
+// Op codes as BinaryOp in src/ir.rs.
 fn binary_op(a: f32, b: f32) -> f32 {
     switch OP {
-        case 0u: { return a + b; }
-        case 1u: { return a - b; }
-        case 2u: { return a * b; }
-        case 3u: { return a / b; }
-        case 4u: { return max(a, b); }
-        case 5u: { return min(a, b); }
-        case 6u: { return safe_pow(a, b); }
+        case 0u: { return binary_add(a, b); }
+        case 1u: { return binary_sub(a, b); }
+        case 2u: { return binary_mul(a, b); }
+        case 3u: { return binary_div(a, b); }
+        case 4u: { return binary_maximum(a, b); }
+        case 5u: { return binary_minimum(a, b); }
+        case 6u: { return binary_pow(a, b); }
         default: { return a; }
     }
 }
-
 
 @compute @workgroup_size(256)
 fn scalar(
@@ -118,7 +103,21 @@ fn scalar(
 
 // f'(v) for each unary op; at kinks (abs, relu at 0) the derivative is taken as 0.
 fn unary_derivative(v: f32) -> f32 {
-    return unary_derivative_of(OP, v);
+    switch OP {
+        case 0u: { return unary_neg_d(v); }
+        case 1u: { return unary_abs_d(v); }
+        case 2u: { return unary_exp_d(v); }
+        case 3u: { return unary_log_d(v); }
+        case 4u: { return unary_sqrt_d(v); }
+        case 5u: { return unary_relu_d(v); }
+        case 6u: { return unary_sigmoid_d(v); }
+        case 7u: { return unary_tanh_d(v); }
+        case 8u: { return unary_square_d(v); }
+        case 9u: { return unary_recip_d(v); }
+        case 10u: { return unary_sin_d(v); }
+        case 11u: { return unary_cos_d(v); }
+        default: { return 0.0; }
+    }
 }
 
 @compute @workgroup_size(256)
@@ -138,9 +137,27 @@ fn unary_backward(
 // tensor operand when it comes first, to the scalar otherwise.
 fn scalar_derivative(v: f32) -> f32 {
     if (p.scalar_first == 0u) {
-        return binary_partial_of(OP, 0u, v, p.scalar);
+        switch OP {
+            case 0u: { return binary_add_da(v, p.scalar); }
+            case 1u: { return binary_sub_da(v, p.scalar); }
+            case 2u: { return binary_mul_da(v, p.scalar); }
+            case 3u: { return binary_div_da(v, p.scalar); }
+            case 4u: { return binary_maximum_da(v, p.scalar); }
+            case 5u: { return binary_minimum_da(v, p.scalar); }
+            case 6u: { return binary_pow_da(v, p.scalar); }
+            default: { return 0.0; }
+        }
     }
-    return binary_partial_of(OP, 1u, p.scalar, v);
+    switch OP {
+        case 0u: { return binary_add_db(p.scalar, v); }
+        case 1u: { return binary_sub_db(p.scalar, v); }
+        case 2u: { return binary_mul_db(p.scalar, v); }
+        case 3u: { return binary_div_db(p.scalar, v); }
+        case 4u: { return binary_maximum_db(p.scalar, v); }
+        case 5u: { return binary_minimum_db(p.scalar, v); }
+        case 6u: { return binary_pow_db(p.scalar, v); }
+        default: { return 0.0; }
+    }
 }
 
 @compute @workgroup_size(256)

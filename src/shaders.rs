@@ -67,35 +67,58 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("unary", include_str!("../shaders/unary.wgsl")),
 ];
 
-/// WGSL pieces that several shaders share, by name. WGSL has no include of its own, so a shader
-/// pulls one in with a line `// kiln:include <name>`, which [`expand_includes`] replaces.
+/// The WGSL library: each piece of math that several kernels share, written once, by name.
+/// WGSL has no include of its own, so a shader (or a piece) pulls one in with a line
+/// `// kiln:include <name>`, which [`expand_includes`] replaces. The op pieces hold one small
+/// function per op, so that a kernel the executor generates includes only the groups it uses
+/// and its compiler sees no switch over every op.
 pub const LIBRARY: &[(&str, &str)] = &[
     (
-        "elementwise",
-        include_str!("../shaders/lib/elementwise.wgsl"),
+        "activation_ops",
+        include_str!("../shaders/lib/activation_ops.wgsl"),
     ),
+    ("binary_ops", include_str!("../shaders/lib/binary_ops.wgsl")),
     ("float", include_str!("../shaders/lib/float.wgsl")),
     ("index", include_str!("../shaders/lib/index.wgsl")),
     ("philox", include_str!("../shaders/lib/philox.wgsl")),
+    ("sigmoid", include_str!("../shaders/lib/sigmoid.wgsl")),
+    ("tanh", include_str!("../shaders/lib/tanh.wgsl")),
+    ("unary_ops", include_str!("../shaders/lib/unary_ops.wgsl")),
 ];
 
 /// The directive that pulls a [`LIBRARY`] piece into a shader.
 const INCLUDE: &str = "// kiln:include ";
 
-/// `src` with every `// kiln:include <name>` line replaced by the library piece `name`.
+/// `src` with every `// kiln:include <name>` line replaced by the library piece `name`. Pieces
+/// may include pieces; each piece appears once in the result, where it is first included (WGSL
+/// lets a function be called above its declaration), so two pieces may share a third.
 ///
 /// Errors: the name of a piece that is not in [`LIBRARY`].
 pub fn expand_includes(src: &str) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(src.len() + 2048);
+    let mut included: Vec<&str> = Vec::new();
+    expand_into(src, &mut out, &mut included)?;
+    Ok(out)
+}
+
+fn expand_into(
+    src: &str,
+    out: &mut String,
+    included: &mut Vec<&'static str>,
+) -> std::result::Result<(), String> {
     for line in src.lines() {
         match line.trim().strip_prefix(INCLUDE) {
             Some(name) => {
                 let name = name.trim();
-                let piece = LIBRARY
+                let &(name, text) = LIBRARY
                     .iter()
                     .find(|(n, _)| *n == name)
                     .ok_or_else(|| format!("unknown WGSL library piece `{name}`"))?;
-                out.push_str(piece.1);
+                if !included.contains(&name) {
+                    // Marked before expanding, so a cycle of includes ends.
+                    included.push(name);
+                    expand_into(text, out, included)?;
+                }
             }
             None => {
                 out.push_str(line);
@@ -103,7 +126,7 @@ pub fn expand_includes(src: &str) -> std::result::Result<String, String> {
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The WGSL source of shader `name`, with its library pieces expanded (once per process).
@@ -119,4 +142,38 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
     });
     let k = SHADERS.iter().position(|(n, _)| *n == name)?;
     expanded.get(k)?.as_deref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(haystack: &str, needle: &str) -> usize {
+        haystack.matches(needle).count()
+    }
+
+    #[test]
+    fn includes_nest_and_each_piece_appears_once() {
+        // unary_ops includes sigmoid and tanh; sigmoid is also included directly, twice.
+        let src = "// kiln:include sigmoid\n// kiln:include unary_ops\n  // kiln:include sigmoid\n";
+        let out = expand_includes(src).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(&out, "fn stable_sigmoid("), 1, "{out}");
+        assert_eq!(count(&out, "fn stable_tanh("), 1, "{out}");
+        assert_eq!(count(&out, "fn unary_sigmoid("), 1, "{out}");
+        assert!(!out.contains("kiln:include"), "{out}");
+        // binary_ops pulls in float through its own include.
+        let out = expand_includes("// kiln:include binary_ops\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(&out, "fn f32_from_bits("), 1, "{out}");
+    }
+
+    #[test]
+    fn every_library_piece_expands_and_unknown_pieces_are_named() {
+        for (name, text) in LIBRARY {
+            expand_includes(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        match expand_includes("x\n// kiln:include no_such_piece\n") {
+            Err(e) => assert!(e.contains("no_such_piece"), "{e}"),
+            Ok(out) => panic!("an unknown piece expanded to:\n{out}"),
+        }
+    }
 }

@@ -404,33 +404,57 @@ fn word(k: u32) -> String {
     format!("p.w[{}][{}]", k / 4, k % 4)
 }
 
-fn unary_expr(op: u32, a: &str) -> String {
+/// The activations of shaders/lib/activation_ops.wgsl by op code (`Elementwise::Activation`),
+/// with whether the function takes the slope `alpha`.
+const ACTIVATIONS: [(&str, bool); 4] = [
+    ("leaky_relu", true),
+    ("gelu", false),
+    ("gelu_tanh", false),
+    ("erf", false),
+];
+
+/// The library pieces a generated kernel includes: one per op family it uses.
+#[derive(Default)]
+struct Pieces {
+    unary: bool,
+    binary: bool,
+    activation: bool,
+}
+
+/// `unary_<name>(a)` (or its derivative with `suffix` "_d") from shaders/lib/unary_ops.wgsl.
+fn unary_call(pieces: &mut Pieces, op: u32, suffix: &str, a: &str) -> String {
     match UnaryOp::ALL.get(op as usize) {
-        Some(UnaryOp::Neg) => format!("-{a}"),
-        Some(UnaryOp::Abs) => format!("abs({a})"),
-        Some(UnaryOp::Exp) => format!("exp({a})"),
-        Some(UnaryOp::Log) => format!("log({a})"),
-        Some(UnaryOp::Sqrt) => format!("sqrt({a})"),
-        Some(UnaryOp::Relu) => format!("max({a}, 0.0)"),
-        Some(UnaryOp::Sigmoid) => format!("stable_sigmoid({a})"),
-        Some(UnaryOp::Tanh) => format!("stable_tanh({a})"),
-        Some(UnaryOp::Square) => format!("{a} * {a}"),
-        Some(UnaryOp::Recip) => format!("1.0 / {a}"),
-        Some(UnaryOp::Sin) => format!("sin({a})"),
-        Some(UnaryOp::Cos) => format!("cos({a})"),
+        Some(op) => {
+            pieces.unary = true;
+            format!("unary_{}{suffix}({a})", op.name())
+        }
         None => a.to_string(),
     }
 }
 
-fn binary_expr(op: u32, a: &str, b: &str) -> String {
+/// `binary_<name><suffix>(a, b)` from shaders/lib/binary_ops.wgsl: the op (suffix ""), or its
+/// partial derivative by the first ("_da") or second ("_db") operand.
+fn binary_call(pieces: &mut Pieces, op: u32, suffix: &str, a: &str, b: &str) -> String {
     match BinaryOp::ALL.get(op as usize) {
-        Some(BinaryOp::Add) => format!("{a} + {b}"),
-        Some(BinaryOp::Sub) => format!("{a} - {b}"),
-        Some(BinaryOp::Mul) => format!("{a} * {b}"),
-        Some(BinaryOp::Div) => format!("{a} / {b}"),
-        Some(BinaryOp::Max) => format!("max({a}, {b})"),
-        Some(BinaryOp::Min) => format!("min({a}, {b})"),
-        Some(BinaryOp::Pow) => format!("safe_pow({a}, {b})"),
+        Some(op) => {
+            pieces.binary = true;
+            format!("binary_{}{suffix}({a}, {b})", op.name())
+        }
+        None => a.to_string(),
+    }
+}
+
+/// `activation_<name><suffix>(a[, alpha])` from shaders/lib/activation_ops.wgsl.
+fn activation_call(pieces: &mut Pieces, code: u32, suffix: &str, a: &str, alpha: &str) -> String {
+    match ACTIVATIONS.get(code as usize) {
+        Some(&(name, true)) => {
+            pieces.activation = true;
+            format!("activation_{name}{suffix}({a}, {alpha})")
+        }
+        Some(&(name, false)) => {
+            pieces.activation = true;
+            format!("activation_{name}{suffix}({a})")
+        }
         None => a.to_string(),
     }
 }
@@ -440,7 +464,7 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     use std::fmt::Write;
     let reads = program.first().copied().unwrap_or(0);
     let mut body = String::new();
-    let mut activations = false;
+    let mut pieces = Pieces::default();
     let mut reg = 0u32;
     let mut at = 1usize;
     let w = |k: usize| program.get(k).copied().unwrap_or(0);
@@ -467,29 +491,25 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
             }
             UNARY => {
                 at += 3;
-                unary_expr(w(at - 2), &v(at - 1))
+                unary_call(&mut pieces, w(at - 2), "", &v(at - 1))
             }
             BINARY => {
                 at += 4;
-                binary_expr(w(at - 3), &v(at - 2), &v(at - 1))
+                binary_call(&mut pieces, w(at - 3), "", &v(at - 2), &v(at - 1))
             }
             SCALAR => {
                 at += 5;
                 let s = format!("bitcast<f32>({})", word(w(at - 2)));
                 if w(at - 1) == 1 {
-                    binary_expr(w(at - 4), &s, &v(at - 3))
+                    binary_call(&mut pieces, w(at - 4), "", &s, &v(at - 3))
                 } else {
-                    binary_expr(w(at - 4), &v(at - 3), &s)
+                    binary_call(&mut pieces, w(at - 4), "", &v(at - 3), &s)
                 }
             }
             UNARY_GRAD => {
                 at += 4;
-                format!(
-                    "{} * unary_derivative_of({}u, {})",
-                    v(at - 1),
-                    w(at - 3),
-                    v(at - 2)
-                )
+                let d = unary_call(&mut pieces, w(at - 3), "_d", &v(at - 2));
+                format!("{} * {d}", v(at - 1))
             }
             SCALAR_GRAD => {
                 at += 6;
@@ -499,43 +519,29 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
                     v(at - 4),
                     format!("bitcast<f32>({})", word(w(at - 2))),
                 );
-                if w(at - 1) == 1 {
-                    format!("{} * binary_partial_of({op}u, 1u, {sc}, {x})", v(at - 3))
+                let d = if w(at - 1) == 1 {
+                    binary_call(&mut pieces, op, "_db", &sc, &x)
                 } else {
-                    format!("{} * binary_partial_of({op}u, 0u, {x}, {sc})", v(at - 3))
-                }
+                    binary_call(&mut pieces, op, "_da", &x, &sc)
+                };
+                format!("{} * {d}", v(at - 3))
             }
             BINARY_GRAD => {
                 at += 6;
-                format!(
-                    "{} * binary_partial_of({}u, {}u, {}, {})",
-                    v(at - 1),
-                    w(at - 5),
-                    w(at - 4),
-                    v(at - 3),
-                    v(at - 2)
-                )
+                let suffix = if w(at - 4) == 1 { "_db" } else { "_da" };
+                let d = binary_call(&mut pieces, w(at - 5), suffix, &v(at - 3), &v(at - 2));
+                format!("{} * {d}", v(at - 1))
             }
             ACTIVATION => {
                 at += 4;
-                activations = true;
-                format!(
-                    "activation_op({}u, {}, bitcast<f32>({}))",
-                    w(at - 3),
-                    v(at - 2),
-                    word(w(at - 1))
-                )
+                let alpha = format!("bitcast<f32>({})", word(w(at - 1)));
+                activation_call(&mut pieces, w(at - 3), "", &v(at - 2), &alpha)
             }
             ACTIVATION_GRAD => {
                 at += 5;
-                activations = true;
-                format!(
-                    "{} * activation_derivative({}u, {}, bitcast<f32>({}))",
-                    v(at - 2),
-                    w(at - 4),
-                    v(at - 3),
-                    word(w(at - 1))
-                )
+                let alpha = format!("bitcast<f32>({})", word(w(at - 1)));
+                let d = activation_call(&mut pieces, w(at - 4), "_d", &v(at - 3), &alpha);
+                format!("{} * {d}", v(at - 2))
             }
             STORE => {
                 let _ = writeln!(body, "    y[i] = {};", v(at + 1));
@@ -549,17 +555,20 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     }
     let mut s = String::with_capacity(body.len() + 4096);
     s.push_str(PRELUDE);
-    // The math the hand-written elementwise kernels use (shaders/lib/elementwise.wgsl: the
-    // stable sigmoid and tanh, NumPy's pow, every derivative), with f32_from_bits for inf and
-    // NaN made at run time (browsers reject non-finite constants).
-    for piece in ["float", "elementwise"] {
-        if let Some((_, text)) = crate::shaders::LIBRARY.iter().find(|(n, _)| *n == piece) {
-            s.push_str(text);
+    // The math of the hand-written elementwise kernels, from the WGSL library: only the op
+    // families this kernel uses, each a set of small functions (one per op).
+    let mut includes = String::new();
+    for (used, piece) in [
+        (pieces.unary, "unary_ops"),
+        (pieces.binary, "binary_ops"),
+        (pieces.activation, "activation_ops"),
+    ] {
+        if used {
+            let _ = writeln!(includes, "// kiln:include {piece}");
         }
     }
-    if activations {
-        s.push_str(&activation_helpers());
-    }
+    // The pieces are fixed names of the library, so expansion cannot fail.
+    s.push_str(&crate::shaders::expand_includes(&includes).unwrap_or_default());
     for b in 0..reads {
         let _ = writeln!(
             s,
@@ -576,29 +585,6 @@ pub(crate) fn wgsl(program: &[u32]) -> String {
     s.push_str(&body);
     s.push_str("}\n");
     s
-}
-
-/// The math of shaders/activation.wgsl with the op code and the slope as arguments: its
-/// constants and functions, cut from the registered source so the two cannot drift apart.
-fn activation_helpers() -> String {
-    let src = crate::shaders::shader_source("activation").unwrap_or_default();
-    let cut = |from: &str, to: &str| -> &str {
-        let start = src.find(from).unwrap_or(src.len());
-        let end = src[start..].find(to).map_or(src.len(), |e| start + e);
-        &src[start..end]
-    };
-    let functions = cut("fn erf(", "@compute")
-        .replace(
-            "fn activation_op(v: f32) -> f32 {",
-            "fn activation_op(op: u32, v: f32, alpha: f32) -> f32 {",
-        )
-        .replace(
-            "fn activation_derivative(v: f32) -> f32 {",
-            "fn activation_derivative(op: u32, v: f32, alpha: f32) -> f32 {",
-        )
-        .replace("switch OP", "switch op")
-        .replace("p.alpha", "alpha");
-    format!("{}{functions}", cut("const LEAKY_RELU", "@group(0)"))
 }
 
 const PRELUDE: &str = r#"// A fused elementwise kernel generated by kiln's executor (src/executor/fusion.rs).
@@ -685,13 +671,95 @@ mod tests {
         }
     }
 
+    /// The hand-written kernels switch on an op code to the same library function that a
+    /// generated kernel calls for that code, so the two compute the same math.
     #[test]
-    fn activation_helpers_take_the_op_and_slope_as_arguments() {
-        let h = activation_helpers();
-        assert!(h.contains("const GELU_TANH_C"));
-        assert!(h.contains("fn activation_op(op: u32, v: f32, alpha: f32) -> f32 {"));
-        assert!(h.contains("fn activation_derivative(op: u32, v: f32, alpha: f32) -> f32 {"));
-        assert!(!h.contains("p.alpha") && !h.contains("switch OP") && !h.contains("@group"));
+    fn hand_written_switches_call_the_functions_fusion_emits() {
+        let src = |name: &str| {
+            crate::shaders::shader_source(name)
+                .unwrap_or_else(|| panic!("{name} is not registered"))
+        };
+        let case = |code: u32, call: String| format!("case {code}u: {{ return {call}; }}");
+        let mut missing = Vec::new();
+        let mut want = |module: &str, code: u32, call: String| {
+            if !src(module).contains(&case(code, call.clone())) {
+                missing.push(format!("{module}: case {code}u -> {call}"));
+            }
+        };
+        let mut pieces = Pieces::default();
+        for op in UnaryOp::ALL {
+            let c = op.code();
+            want("unary", c, unary_call(&mut pieces, c, "", "v"));
+            want("unary", c, unary_call(&mut pieces, c, "_d", "v"));
+        }
+        for op in BinaryOp::ALL {
+            let c = op.code();
+            want("binary", c, binary_call(&mut pieces, c, "", "u", "v"));
+            want("binary", c, binary_call(&mut pieces, c, "_da", "u", "v"));
+            want("binary", c, binary_call(&mut pieces, c, "_db", "u", "v"));
+            want("unary", c, binary_call(&mut pieces, c, "", "a", "b"));
+            want(
+                "unary",
+                c,
+                binary_call(&mut pieces, c, "_da", "v", "p.scalar"),
+            );
+            want(
+                "unary",
+                c,
+                binary_call(&mut pieces, c, "_db", "p.scalar", "v"),
+            );
+        }
+        for c in 0..ACTIVATIONS.len() as u32 {
+            want(
+                "activation",
+                c,
+                activation_call(&mut pieces, c, "", "v", "p.alpha"),
+            );
+            want(
+                "activation",
+                c,
+                activation_call(&mut pieces, c, "_d", "v", "p.alpha"),
+            );
+        }
+        assert!(missing.is_empty(), "missing cases:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn a_generated_kernel_includes_only_the_op_families_it_uses() {
+        // x + x, stored: binary ops only.
+        let src = wgsl(&[1, LOAD, 0, BINARY, BinaryOp::Add.code(), 0, 0, STORE, 1]);
+        assert!(src.contains("binary_add(v0, v0)"), "{src}");
+        assert!(src.contains("fn binary_add(") && src.contains("fn f32_from_bits("));
+        assert!(
+            !src.contains("fn unary_") && !src.contains("fn activation_"),
+            "{src}"
+        );
+        assert!(!src.contains("kiln:include"), "{src}");
+        // An activation gradient: the activation piece with its sigmoid, nothing else.
+        let src = wgsl(&[2, LOAD, 0, LOAD, 1, ACTIVATION_GRAD, 2, 0, 1, 0, STORE, 2]);
+        assert!(src.contains("v1 * activation_gelu_tanh_d(v0)"), "{src}");
+        assert_eq!(src.matches("fn stable_sigmoid(").count(), 1, "{src}");
+        assert!(
+            !src.contains("fn binary_") && !src.contains("fn unary_"),
+            "{src}"
+        );
+    }
+
+    #[test]
+    fn generated_kernels_have_no_non_finite_literals() {
+        // Chrome's WGSL compiler rejects constants that are not finite f32s.
+        let src = wgsl(&every_instruction()).to_lowercase();
+        let code: String = src
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for word in ["inf", "nan", "infinity"] {
+            let bare = code
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|t| t == word || t == format!("{word}f"));
+            assert!(!bare, "a `{word}` literal in a generated kernel");
+        }
     }
 
     #[test]
