@@ -244,7 +244,10 @@ fn check(what: &str, got: &Tensor, want: &Host, tol: (f64, f64)) -> Option<Strin
     got.iter()
         .zip(&want)
         .enumerate()
-        .find(|(_, (g, w))| !((*g - *w).abs() <= atol + rtol * w.abs()))
+        .find(|(_, (g, w))| {
+            let err = (*g - *w).abs();
+            err.is_nan() || err > atol + rtol * w.abs()
+        })
         .map(|(i, (g, w))| {
             format!("{what}: index {i}: got {g}, want {w} (rtol {rtol}, atol {atol})")
         })

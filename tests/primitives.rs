@@ -269,13 +269,21 @@ fn concat_joins_along_an_axis_and_splits_the_gradient() {
     assert_eq!(last.shape(), &[3, 2, 74]);
 }
 
+/// axes, starts, ends, steps.
+type SliceCase = (
+    &'static [isize],
+    &'static [i64],
+    &'static [i64],
+    &'static [i64],
+);
+
 #[test]
 fn slice_follows_onnx_rules_for_negative_and_clamped_bounds_and_steps() {
     let mut rng = Rng::new(16);
     let shape = [7usize, 9, 11];
     let x = rng.vec(shape.iter().product(), -2.0, 2.0);
     let t = upload(&x, &shape).with_grad();
-    let cases: [(&[isize], &[i64], &[i64], &[i64]); 5] = [
+    let cases: [SliceCase; 5] = [
         (&[1], &[2], &[8], &[1]),
         (&[0, 2], &[-6, 1], &[100, -1], &[2, 3]),
         (&[-1, 1], &[9, -1], &[1, -100], &[-2, -3]),
