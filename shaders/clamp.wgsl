@@ -2,8 +2,8 @@
 // (`clamp` is a WGSL built-in function, hence the entry point `clamp_forward`.)
 //
 // x: input, (numel). y: output, (numel). lo <= hi, either may be infinite.
-// NaN in x stays NaN (as NumPy's clip), so the bounds are applied with comparisons, not with
-// WGSL's clamp, whose result for NaN is unspecified.
+// NaN in x stays NaN (as NumPy's clip): it is detected by its bits, since WGSL's clamp and
+// comparisons with NaN are not reliable across backends (GL drivers may fold them).
 //
 // Workgroup size 256: a multiple of every GPU's SIMD width and the WebGPU default maximum.
 
@@ -18,6 +18,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;     // (numel)
 @group(0) @binding(2) var<storage, read_write> y: array<f32>; // (numel)
 
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 @compute @workgroup_size(256)
 fn clamp_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -30,6 +34,10 @@ fn clamp_forward(
     }
     let v = x[i];
     var r = v;
+    if (is_nan(v)) {
+        y[i] = v;
+        return;
+    }
     if (v < p.lo) {
         r = p.lo;
     }
@@ -55,5 +63,5 @@ fn clamp_backward(
         return;
     }
     let v = x[i];
-    d[i] = select(0.0, g[i], v >= p.lo && v <= p.hi);
+    d[i] = select(0.0, g[i], !is_nan(v) && v >= p.lo && v <= p.hi);
 }

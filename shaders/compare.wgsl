@@ -4,7 +4,8 @@
 //       dimensions they are broadcast over.
 // y: output, (numel) contiguous in the broadcast shape `shape` of rank `rank` (<= 8).
 // OP (override): 0 eq, 1 ne, 2 lt, 3 le, 4 gt, 5 ge (codes as in src/kernels/compare.rs).
-// NaN compares as IEEE 754 says: unequal to everything, so only `ne` is 1 beside a NaN.
+// NaN compares as IEEE 754 says: unequal to everything, so only `ne` is 1 beside a NaN. NaN is
+// detected by its bits, since some backends (GL) may fold comparisons with NaN.
 //
 // Workgroup size 256: a multiple of every GPU's SIMD width and the WebGPU default maximum.
 
@@ -28,7 +29,14 @@ override OP: u32 = 0u;
 
 // kiln:include index
 
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 fn compare_op(u: f32, v: f32) -> bool {
+    if (is_nan(u) || is_nan(v)) {
+        return OP == 1u;
+    }
     switch OP {
         case 0u: { return u == v; }
         case 1u: { return u != v; }

@@ -52,5 +52,6 @@ fn where_select(
         ib += c * p.b_strides[k >> 2u][k & 3u];
     }
     // Both sides are read so that the choice is a select, not a branch.
-    y[i] = select(b[ib], a[ia], cond[ic] != 0.0);
+    // Nonzero by its bits (-0.0 counts as zero), so NaN selects a on every backend.
+    y[i] = select(b[ib], a[ia], (bitcast<u32>(cond[ic]) & 0x7fffffffu) != 0u);
 }

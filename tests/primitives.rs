@@ -100,6 +100,26 @@ fn comparisons_match_reference_with_broadcasting_and_ties() {
 }
 
 #[test]
+fn comparisons_and_where_treat_nan_as_ieee_754_does() {
+    let x = upload(&[f32::NAN, 1.0, f32::NAN], &[3]);
+    let y = upload(&[1.0, f32::NAN, f32::NAN], &[3]);
+    for op in CompareOp::ALL {
+        let got = x.compare(op, &y).expect("compare").to_vec::<f32>().unwrap();
+        let want = if op == CompareOp::Ne { 1.0 } else { 0.0 };
+        assert_eq!(got, vec![want; 3], "{op:?}");
+    }
+    let cond = upload(&[f32::NAN, 0.0, -0.0, 2.0], &[4]);
+    let a = upload(&[1.0, 2.0, 3.0, 4.0], &[4]);
+    let b = upload(&[-1.0, -2.0, -3.0, -4.0], &[4]);
+    let got = cond
+        .where_select(&a, &b)
+        .expect("where")
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(got, vec![1.0, -2.0, -3.0, 4.0]);
+}
+
+#[test]
 fn comparisons_record_no_gradient() {
     let x = upload(&[1.0, 2.0, 3.0], &[3]).with_grad();
     let m = x.gt(&upload(&[2.0], &[1])).expect("gt");
