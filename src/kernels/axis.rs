@@ -36,18 +36,12 @@ pub(crate) fn words<T: bytemuck::Pod>(params: &T) -> Vec<u32> {
     bytemuck::cast_slice(std::slice::from_ref(params)).to_vec()
 }
 
-/// Refuses a non-i32 index tensor, naming the op.
-pub(crate) fn check_indices(op: &'static str, dtype: crate::DType) -> Result<()> {
+/// Refuses a non-i32 index tensor; `what` names the op and the rule, e.g.
+/// `"gather (indices must be i32)"`.
+pub(crate) fn check_indices(what: &'static str, dtype: crate::DType) -> Result<()> {
     if dtype == crate::DType::I32 {
         Ok(())
     } else {
-        Err(Error::UnsupportedDType {
-            op: match op {
-                "gather" => "gather (indices must be i32)",
-                "gather_elements" => "gather_elements (indices must be i32)",
-                _ => "scatter_add (indices must be i32)",
-            },
-            dtype,
-        })
+        Err(Error::UnsupportedDType { op: what, dtype })
     }
 }

@@ -79,7 +79,8 @@ impl Backward for CumsumBackward {
 impl Tensor {
     /// Cumulative sum along `axis` (negative counts from the end), like ONNX CumSum:
     /// inclusive `y_k = Σ_{j <= k} x_j`, or with `exclusive` `Σ_{j < k}` (the first is 0);
-    /// `reverse` sums from the end instead. Each line is summed in order, in f32.
+    /// `reverse` sums from the end instead. Each line is summed in order, in f32, by one GPU
+    /// invocation: many short lines run in parallel, one very long line runs serially.
     pub fn cumsum(&self, axis: isize, exclusive: bool, reverse: bool) -> Result<Tensor> {
         self.check_dtype("cumsum", DType::F32)?;
         if self.rank() == 0 {

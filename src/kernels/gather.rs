@@ -154,10 +154,11 @@ impl Tensor {
     /// values count from the end). The result has shape
     /// `self.shape[..axis] + indices.shape + self.shape[axis + 1..]`. An index outside
     /// `[-n, n)` (n the axis size) cannot be reported by the GPU and reads 0. Gradients flow to
-    /// `self` (summed over repeated indices).
+    /// `self` (summed over repeated indices; the backward scans every index for each element
+    /// of `self`, see [`Tensor::scatter_add`]).
     pub fn gather(&self, indices: &Tensor, axis: isize) -> Result<Tensor> {
         self.check_dtype("gather", DType::F32)?;
-        check_indices("gather", indices.dtype())?;
+        check_indices("gather (indices must be i32)", indices.dtype())?;
         if self.rank() == 0 {
             return Err(Error::invalid("gather", "cannot index a scalar (rank 0)"));
         }
@@ -187,7 +188,7 @@ impl Tensor {
     /// has its shape. Indices outside `[-n, n)` read 0. Gradients flow to `self`.
     pub fn gather_elements(&self, indices: &Tensor, axis: isize) -> Result<Tensor> {
         self.check_dtype("gather_elements", DType::F32)?;
-        check_indices("gather_elements", indices.dtype())?;
+        check_indices("gather_elements (indices must be i32)", indices.dtype())?;
         if self.rank() == 0 {
             return Err(Error::invalid(
                 "gather_elements",

@@ -115,11 +115,13 @@ impl Tensor {
     /// position `c` of `updates`, `updates[c]` is added at `c` with `c[axis]` replaced by
     /// `indices[c]`. `indices` (i32) and `updates` share one shape, of the rank of `self` and no
     /// larger off the axis. Negative indices count from the end; an index outside `[-n, n)`
-    /// adds nothing. Gradients flow to `self` and `updates`.
+    /// adds nothing. Gradients flow to `self` and `updates`. Each output element scans the
+    /// updates along the axis (no atomics, deterministic), so the work is
+    /// `self.numel() * updates.shape[axis]`: meant for moderate axis lengths.
     pub fn scatter_add(&self, axis: isize, indices: &Tensor, updates: &Tensor) -> Result<Tensor> {
         self.check_dtype("scatter_add", DType::F32)?;
         updates.check_dtype("scatter_add", DType::F32)?;
-        check_indices("scatter_add", indices.dtype())?;
+        check_indices("scatter_add (indices must be i32)", indices.dtype())?;
         if self.rank() == 0 {
             return Err(Error::invalid(
                 "scatter_add",
