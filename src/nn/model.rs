@@ -813,3 +813,22 @@ fn onehot(ctx: &Context, labels: &[i32], classes: usize) -> Result<Tensor> {
     }
     Tensor::from_slice(ctx, &out, &[labels.len(), classes])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_order;
+
+    #[test]
+    fn epoch_orders_are_seeded_permutations_that_change_every_epoch() {
+        let n = 1000;
+        let a = epoch_order(n, true, 7, 0);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "a permutation");
+        assert_eq!(a, epoch_order(n, true, 7, 0), "deterministic");
+        assert_ne!(a, epoch_order(n, true, 7, 1), "each epoch its own order");
+        assert_ne!(a, epoch_order(n, true, 8, 0), "each seed its own order");
+        assert_ne!(a, (0..n).collect::<Vec<_>>(), "shuffled");
+        assert_eq!(epoch_order(n, false, 7, 3), (0..n).collect::<Vec<_>>());
+    }
+}
