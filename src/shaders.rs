@@ -65,6 +65,15 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("reduce", include_str!("../shaders/reduce.wgsl")),
     ("softmax", include_str!("../shaders/softmax.wgsl")),
     ("unary", include_str!("../shaders/unary.wgsl")),
+    ("arg_reduce", include_str!("../shaders/arg_reduce.wgsl")),
+    ("clamp", include_str!("../shaders/clamp.wgsl")),
+    ("compare", include_str!("../shaders/compare.wgsl")),
+    ("concat", include_str!("../shaders/concat.wgsl")),
+    ("cumsum", include_str!("../shaders/cumsum.wgsl")),
+    ("gather", include_str!("../shaders/gather.wgsl")),
+    ("scatter_add", include_str!("../shaders/scatter_add.wgsl")),
+    ("slice", include_str!("../shaders/slice.wgsl")),
+    ("where_select", include_str!("../shaders/where_select.wgsl")),
 ];
 
 /// The WGSL library: each piece of math that several kernels share, written once, by name.

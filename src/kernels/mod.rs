@@ -23,14 +23,21 @@
 //! 4. `cargo test --release --test shaders` proves the layout, bindings and constants.
 
 pub mod activation;
+pub mod arg_reduce;
 pub mod attention;
+mod axis;
 pub mod batch_norm;
 pub mod binary;
+pub mod clamp;
+pub mod compare;
+pub mod concat;
 pub mod conv;
 pub mod cross_entropy;
+pub mod cumsum;
 pub mod dropout;
 pub mod embedding;
 pub mod fill;
+pub mod gather;
 pub mod layer_norm;
 pub mod matmul;
 pub mod matmul_f16;
@@ -41,8 +48,13 @@ pub mod random;
 pub mod recurrent;
 pub mod reduce;
 pub mod registry;
+pub mod scatter_add;
+pub mod slice;
 pub mod softmax;
 pub mod unary;
+pub mod where_select;
+
+pub use compare::CompareOp;
 
 use crate::graph::Launch;
 use crate::shaders::PipelineKey;

@@ -7,9 +7,7 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::ir::BinaryOp;
 pub use crate::ir::ReduceOp;
-use crate::kernels::binary::partial;
 use crate::kernels::groups;
 use crate::kernels::registry::{self, launch, slots8, ReduceParams};
 use crate::shape::{self, numel};
@@ -264,15 +262,9 @@ impl Backward for ReduceBackward {
                 .mul_scalar(1.0 / self.n_red.max(1) as f32)?
                 .broadcast_to(&x.shape)?,
             ReduceOp::Max | ReduceOp::Min => {
-                let bop = if self.op == ReduceOp::Max {
-                    BinaryOp::Max
-                } else {
-                    BinaryOp::Min
-                };
                 let y = self.y.reshape(&self.keep_shape)?;
-                let ones = Tensor::ones(&x.ctx, &x.shape)?;
                 // 1 where x equals the max (min), else 0.
-                let hit = partial(bop, 0, x, &y, &ones)?;
+                let hit = x.eq(&y)?;
                 let ties = hit.sum(&self.axes, true)?;
                 hit.mul(&g)?.div(&ties)?
             }

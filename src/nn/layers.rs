@@ -65,6 +65,10 @@ impl Layer for Activation {
     fn forward(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
         self.apply(x)
     }
+
+    fn softmax_logits(&self, x: &Tensor, _training: bool) -> Option<Result<Tensor>> {
+        (*self == Activation::Softmax).then(|| Ok(x.clone()))
+    }
 }
 
 /// Fully connected: y = act(x · W + b), x (N, in), W (in, out).
@@ -149,6 +153,10 @@ impl Layer for Dense {
 
     fn parameters(&self) -> Vec<Parameter> {
         vec![self.w.clone(), self.b.clone()]
+    }
+
+    fn softmax_logits(&self, x: &Tensor, _training: bool) -> Option<Result<Tensor>> {
+        (self.activation == Some(Activation::Softmax)).then(|| self.forward_linear(x))
     }
 }
 

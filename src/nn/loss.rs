@@ -7,8 +7,8 @@ use crate::{DType, Tensor};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
     /// Mean categorical cross-entropy against class indices. With `from_logits: false` the
-    /// model's output are probabilities; when its last layer is a softmax the model feeds the
-    /// softmax's input to a fused, numerically stable softmax cross-entropy instead.
+    /// model's output are probabilities; when its last layer reports the logits of its softmax
+    /// (`Layer::softmax_logits`), the model computes [`cross_entropy_with_logits`] instead.
     CategoricalCrossEntropy {
         /// Whether the model outputs logits.
         from_logits: bool,
@@ -61,4 +61,11 @@ impl Loss {
             }
         }
     }
+}
+
+/// Mean softmax cross-entropy of `logits` (N, C) or (N, S, C) against i32 class `labels` (the
+/// logits' shape without the class axis), as a tensor of shape []: the loss a model with a
+/// softmax output is trained on, computed from the softmax's input.
+pub fn cross_entropy_with_logits(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    Loss::CategoricalCrossEntropy { from_logits: true }.compute(logits, labels)
 }

@@ -18,12 +18,12 @@ use crate::Tensor;
 
 pub use crate::optim::Parameter;
 pub use layers::*;
-pub use loss::Loss;
+pub use loss::{cross_entropy_with_logits, Loss};
 pub use metrics::Metric;
 pub use model::{EvalResult, FitOptions, History, Sequential};
 
 /// One layer of a model.
-pub trait Layer: Send + Sync + std::any::Any {
+pub trait Layer: Send + Sync {
     /// The layer's kind and configuration, e.g. `Dense(784 -> 128)`.
     fn describe(&self) -> String;
 
@@ -38,5 +38,12 @@ pub trait Layer: Send + Sync + std::any::Any {
     /// Non-trainable state saved in checkpoints (batch-norm running statistics).
     fn buffers(&self) -> Vec<Parameter> {
         Vec::new()
+    }
+
+    /// For a layer whose output is a softmax: its output before the softmax (the logits), so
+    /// that a model can compute a cross-entropy from logits ([`cross_entropy_with_logits`]),
+    /// which is stable where the log of a probability is not. `None` for every other layer.
+    fn softmax_logits(&self, _x: &Tensor, _training: bool) -> Option<Result<Tensor>> {
+        None
     }
 }

@@ -9,12 +9,10 @@ use std::collections::HashMap;
 
 use crate::autograd;
 use crate::error::{Error, Result};
-use crate::kernels::binary::partial;
-use crate::nn::layers::Activation;
 use crate::nn::metrics::{argmax_rows, Confusion, Metric};
-use crate::nn::{Layer, Loss, Parameter};
+use crate::nn::{cross_entropy_with_logits, Layer, Loss, Parameter};
 use crate::optim::Optimizer;
-use crate::{BinaryOp, Context, Tensor};
+use crate::{Context, Tensor};
 
 /// Host data for a set of samples.
 #[derive(Clone, Debug)]
@@ -368,8 +366,9 @@ impl Sequential {
         Ok(h)
     }
 
-    /// The output and the loss. When the loss takes probabilities and the last layer's
-    /// softmax can be fused, the loss is computed from the logits (same value, stable).
+    /// The output and the loss. When the loss takes probabilities and the last layer reports
+    /// the logits of its softmax ([`Layer::softmax_logits`]), the output is those logits and the
+    /// loss is [`cross_entropy_with_logits`] (the same value, computed stably).
     fn output_and_loss(
         &self,
         x: &Tensor,
@@ -377,23 +376,15 @@ impl Sequential {
         loss: Loss,
         training: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let fuse = matches!(loss, Loss::CategoricalCrossEntropy { from_logits: false });
-        let n = self.layers.len();
-        if fuse && n > 0 {
+        let wants_logits = matches!(loss, Loss::CategoricalCrossEntropy { from_logits: false });
+        if let (true, Some((last, body))) = (wants_logits, self.layers.split_last()) {
             let mut h = x.clone();
-            for l in &self.layers[..n - 1] {
+            for l in body {
                 h = l.forward(&h, training)?;
             }
-            let last = &self.layers[n - 1];
-            let logits = if let Some(dense) = as_softmax_dense(last.as_ref()) {
-                Some(dense.forward_linear(&h)?)
-            } else if is_softmax(last.as_ref()) {
-                Some(h.clone())
-            } else {
-                None
-            };
-            if let Some(logits) = logits {
-                let l = Loss::CategoricalCrossEntropy { from_logits: true }.compute(&logits, y)?;
+            if let Some(logits) = last.softmax_logits(&h, training) {
+                let logits = logits?;
+                let l = cross_entropy_with_logits(&logits, y)?;
                 return Ok((logits, l));
             }
             let out = last.forward(&h, training)?;
@@ -405,16 +396,13 @@ impl Sequential {
         Ok((out, l))
     }
 
-    /// Number of positions whose largest score is the label's (as a [] tensor); `onehot` is
-    /// (positions, classes).
+    /// Number of positions whose first largest score is at the label (as a [] tensor), the
+    /// way [`argmax_rows`] predicts; `onehot` is (positions, classes).
     fn correct(&self, scores: &Tensor, onehot: &Tensor) -> Result<Tensor> {
         let c = *scores.shape().last().unwrap_or(&1);
         let positions = scores.numel() / c.max(1);
-        let s = scores.reshape(&[positions, c])?;
-        let at_label = s.mul(onehot)?.sum(&[1], false)?;
-        let best = s.max(&[1], false)?;
-        let ones = Tensor::ones(&self.ctx, &[positions])?;
-        partial(BinaryOp::Max, 0, &at_label, &best, &ones)?.sum_all()
+        let predicted = scores.reshape(&[positions, c])?.argmax(1, true)?;
+        onehot.gather_elements(&predicted, 1)?.sum_all()
     }
 
     /// Trains for `opts.epochs` epochs on (`x`, `y`), validating on `validation` after each.
@@ -738,25 +726,13 @@ impl Sequential {
     }
 }
 
-fn as_softmax_dense(l: &dyn Layer) -> Option<&crate::nn::Dense> {
-    let any = l as &dyn std::any::Any;
-    any.downcast_ref::<crate::nn::Dense>()
-        .filter(|d| d.activation() == Some(Activation::Softmax))
-}
-
-fn is_softmax(l: &dyn Layer) -> bool {
-    let any = l as &dyn std::any::Any;
-    any.downcast_ref::<Activation>() == Some(&Activation::Softmax)
-}
-
 /// The sample order of one epoch: shuffled with a seed derived from (seed, epoch), so a run
 /// resumed at an epoch boundary sees the same order as an uninterrupted one.
 fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
     if !shuffle {
         return (0..n).collect();
     }
-    let folds = crate::nn::metrics::k_fold(n, 1, seed ^ epoch.wrapping_mul(0xA076_1D64_78BD_642F));
-    folds.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+    crate::data::Rng::with_stream(seed, epoch).permutation(n)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -836,4 +812,23 @@ fn onehot(ctx: &Context, labels: &[i32], classes: usize) -> Result<Tensor> {
         }
     }
     Tensor::from_slice(ctx, &out, &[labels.len(), classes])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_order;
+
+    #[test]
+    fn epoch_orders_are_seeded_permutations_that_change_every_epoch() {
+        let n = 1000;
+        let a = epoch_order(n, true, 7, 0);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "a permutation");
+        assert_eq!(a, epoch_order(n, true, 7, 0), "deterministic");
+        assert_ne!(a, epoch_order(n, true, 7, 1), "each epoch its own order");
+        assert_ne!(a, epoch_order(n, true, 8, 0), "each seed its own order");
+        assert_ne!(a, (0..n).collect::<Vec<_>>(), "shuffled");
+        assert_eq!(epoch_order(n, false, 7, 3), (0..n).collect::<Vec<_>>());
+    }
 }

@@ -8,6 +8,7 @@ pub mod cross_entropy;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
+pub mod indexing;
 pub mod matmul;
 pub mod norm;
 pub mod optim;
