@@ -416,11 +416,9 @@ fn realize_with(
     if let Err(e) = submit(ctx, &units, &donated, &buffers, &encoded, timer, profile) {
         release(ctx, buffers.acquired);
         let names: Vec<&str> = steps.iter().map(|s| s.kernel.name()).collect();
-        return Err(match e {
-            SubmitError::Gpu(message) => Error::Gpu {
-                during: format!("realization of [{}]", names.join(", ")),
-                message,
-            },
+        return Err(Error::Gpu {
+            during: format!("realization of [{}]", names.join(", ")),
+            message: e,
         });
     }
     drop(steps);
@@ -792,13 +790,30 @@ fn release(ctx: &Context, bufs: Vec<GpuBuffer>) {
     }
 }
 
+/// What a profile calls a unit's kernel.
+#[derive(Clone, Copy)]
+enum UnitName {
+    Kernel(&'static str),
+    /// A generated kernel computing this many ops.
+    Fused(usize),
+}
+
+impl std::fmt::Display for UnitName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnitName::Kernel(name) => f.write_str(name),
+            UnitName::Fused(ops) => write!(f, "fused[{ops}]"),
+        }
+    }
+}
+
 /// Phase 6's result: each unit's pipeline and launch.
 struct Encoded {
     pipelines: Vec<wgpu::ComputePipeline>,
     /// Each unit's parameter words and workgroup count.
     launches: Vec<(Vec<u32>, u64)>,
-    /// Each unit's kernel name, for profiling (empty when not profiling).
-    names: Vec<String>,
+    /// Each unit's kernel: its op name, or the op count of a generated kernel (for profiles).
+    names: Vec<UnitName>,
     fused_kernels: u64,
     fused_ops: u64,
 }
@@ -822,7 +837,7 @@ fn encode(
         let step = &steps[unit.step];
         let (pipeline, launch) = match unit.fused.take() {
             Some(f) => {
-                names.push(format!("fused[{}]", f.ops));
+                names.push(UnitName::Fused(f.ops));
                 let workgroups = f.numel.div_ceil(256) as u64;
                 let pipeline = if workgroups > max_per_dim * max_per_dim {
                     Err(grid_error(step.kernel.name(), workgroups, max_per_dim))
@@ -846,7 +861,7 @@ fn encode(
                 (pipeline?, (f.params, workgroups))
             }
             None => {
-                names.push(step.kernel.name().to_string());
+                names.push(UnitName::Kernel(step.kernel.name()));
                 let shapes: Vec<&[usize]> =
                     step.inputs.iter().map(|t| t.shape.as_slice()).collect();
                 let out = &step.node.outs[0].shape;
@@ -903,12 +918,6 @@ fn encode(
     })
 }
 
-/// Why a submission failed.
-enum SubmitError {
-    /// A validation error the device reported inside the scope.
-    Gpu(String),
-}
-
 /// Phase 7a, submit: all parameter blocks go into one uniform buffer (one 256-byte slot per
 /// dispatch, bound with a dynamic offset); every dispatch is recorded into one compute pass of one
 /// command encoder, with cached bind groups, and submitted once inside a validation error scope.
@@ -922,7 +931,7 @@ fn submit(
     encoded: &Encoded,
     timer: Option<&GpuTimer>,
     mut profile: Option<(&ProfileQueries, &mut Vec<String>)>,
-) -> std::result::Result<(), SubmitError> {
+) -> std::result::Result<(), String> {
     let launches = &encoded.launches;
     let max_per_dim = u64::from(ctx.inner.limits.max_compute_workgroups_per_dimension);
     let align = u64::from(ctx.inner.limits.min_uniform_buffer_offset_alignment);
@@ -966,7 +975,7 @@ fn submit(
                         // A pass of its own per timed dispatch, between two timestamps.
                         if names.len() < PROFILE_MAX_DISPATCHES {
                             let at = 2 * names.len() as u32;
-                            names.push(encoded.names[i].clone());
+                            names.push(encoded.names[i].to_string());
                             drop(pass);
                             pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                                 label: Some("kiln profiled dispatch"),
@@ -1018,7 +1027,7 @@ fn submit(
     });
     release(ctx, param_bufs);
     if let Some(message) = err {
-        return Err(SubmitError::Gpu(message));
+        return Err(message);
     }
     let mut pool = lock(&ctx.inner.pool);
     pool.stats.realizations += 1;
