@@ -136,7 +136,7 @@ pub(crate) fn plan(requests: &[Request], limits: &Limits) -> Plan {
         )
     });
 
-    let mut arenas: Vec<Vec<Slot>> = Vec::new();
+    let mut arenas: Vec<Arena> = Vec::new();
     let mut ends: Vec<u64> = Vec::new();
     for i in order {
         let r = &requests[i];
@@ -150,17 +150,17 @@ pub(crate) fn plan(requests: &[Request], limits: &Limits) -> Plan {
         }
         let mut placed = None;
         for (a, slots) in arenas.iter().enumerate() {
-            if let Some(offset) = best_gap(slots, r.first, r.last, size, max_arena) {
+            if let Some(offset) = slots.best_gap(r.first, r.last, size, max_arena) {
                 placed = Some((a, offset));
                 break;
             }
         }
         let (arena, offset) = placed.unwrap_or_else(|| {
-            arenas.push(Vec::new());
+            arenas.push(Arena::default());
             ends.push(0);
             (arenas.len() - 1, 0)
         });
-        arenas[arena].push(Slot {
+        arenas[arena].insert(Slot {
             lo: offset,
             hi: offset + size,
             first: r.first,
@@ -179,28 +179,56 @@ pub(crate) fn plan(requests: &[Request], limits: &Limits) -> Plan {
     }
 }
 
-/// The offset of the smallest gap of at least `size` bytes among the slots whose lifetimes meet
-/// `[first, last]`, or the end above them; `None` when that end would pass `max_arena`.
-fn best_gap(slots: &[Slot], first: usize, last: usize, size: u64, max_arena: u64) -> Option<u64> {
-    let mut live: Vec<(u64, u64)> = slots
-        .iter()
-        .filter(|s| s.first <= last && first <= s.last)
-        .map(|s| (s.lo, s.hi))
-        .collect();
-    live.sort_unstable();
-    let (mut cursor, mut best): (u64, Option<(u64, u64)>) = (0, None);
-    for (lo, hi) in live {
-        if lo >= cursor + size {
-            let gap = lo - cursor;
-            if best.is_none_or(|(g, _)| gap < g) {
-                best = Some((gap, cursor));
-            }
+/// Positions per block of [`Arena`]'s index.
+const BLOCK: usize = 64;
+
+/// The slots placed in one arena, indexed by the blocks of positions their lifetimes cover, so
+/// a query visits the slots live near it rather than all of them (a long chain stays linear).
+#[derive(Default)]
+struct Arena {
+    blocks: Vec<Vec<Slot>>,
+}
+
+impl Arena {
+    fn insert(&mut self, slot: Slot) {
+        let (from, to) = (slot.first / BLOCK, slot.last / BLOCK);
+        if self.blocks.len() <= to {
+            self.blocks.resize_with(to + 1, Vec::new);
         }
-        cursor = cursor.max(hi);
+        for block in &mut self.blocks[from..=to] {
+            block.push(slot);
+        }
     }
-    match best {
-        Some((_, offset)) => Some(offset),
-        None => (cursor + size <= max_arena).then_some(cursor),
+
+    /// The offset of the smallest gap of at least `size` bytes among the slots whose lifetimes
+    /// meet `[first, last]`, or the end above them; `None` when that end would pass `max_arena`.
+    fn best_gap(&self, first: usize, last: usize, size: u64, max_arena: u64) -> Option<u64> {
+        let to = (last / BLOCK).min(self.blocks.len().saturating_sub(1));
+        // (A slot covering several blocks appears once per block: harmless duplicates.)
+        let mut live: Vec<(u64, u64)> = self
+            .blocks
+            .get(first / BLOCK..=to)
+            .unwrap_or(&[])
+            .iter()
+            .flatten()
+            .filter(|s| s.first <= last && first <= s.last)
+            .map(|s| (s.lo, s.hi))
+            .collect();
+        live.sort_unstable();
+        let (mut cursor, mut best): (u64, Option<(u64, u64)>) = (0, None);
+        for (lo, hi) in live {
+            if lo >= cursor + size {
+                let gap = lo - cursor;
+                if best.is_none_or(|(g, _)| gap < g) {
+                    best = Some((gap, cursor));
+                }
+            }
+            cursor = cursor.max(hi);
+        }
+        match best {
+            Some((_, offset)) => Some(offset),
+            None => (cursor + size <= max_arena).then_some(cursor),
+        }
     }
 }
 
@@ -337,6 +365,19 @@ mod tests {
         let plan = plan(&requests, &WEBGPU);
         check(&requests, &plan, &WEBGPU);
         assert_eq!(plan.arenas, vec![2 * 4096]);
+    }
+
+    #[test]
+    fn long_chains_and_long_lived_values_pack_across_index_blocks() {
+        // 1,000 links (many index blocks), plus values that live across many blocks.
+        let n = 1000;
+        let mut requests: Vec<Request> =
+            (0..n).map(|i| inter(4000, i, (i + 1).min(n - 1))).collect();
+        requests.push(inter(10_000, 3, 900));
+        requests.push(inter(10_000, 130, 131));
+        let plan = plan(&requests, &WEBGPU);
+        check(&requests, &plan, &WEBGPU);
+        assert_eq!(plan.arenas, vec![10_240 + 10_240 + 2 * 4096]);
     }
 
     #[test]
