@@ -771,15 +771,35 @@ impl Context {
     }
 }
 
-/// `source` with every `var<storage, read>` declared `read_write`, to match the pipeline
-/// layouts (see `Context::layouts`). The kernels still only read those bindings.
+/// `source` with every read-only storage variable (`var<storage, read>`, or `var<storage>`,
+/// whose access defaults to read) declared `read_write`, to match the pipeline layouts (see
+/// `Context::layouts`). The kernels still only read those bindings.
 fn storage_read_write(source: &str) -> std::borrow::Cow<'_, str> {
-    const READ: &str = "var<storage, read>";
-    if source.contains(READ) {
-        std::borrow::Cow::Owned(source.replace(READ, "var<storage, read_write>"))
-    } else {
-        std::borrow::Cow::Borrowed(source)
+    const OPEN: &str = "var<storage";
+    if !source.contains(OPEN) {
+        return std::borrow::Cow::Borrowed(source);
     }
+    let mut out = String::with_capacity(source.len() + 256);
+    let mut rest = source;
+    while let Some(at) = rest.find(OPEN) {
+        let after = &rest[at + OPEN.len()..];
+        let Some(close) = after.find('>') else {
+            break;
+        };
+        out.push_str(&rest[..at]);
+        let access: String = after[..close]
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ',')
+            .collect();
+        if access.is_empty() || access == "read" {
+            out.push_str("var<storage, read_write>");
+        } else {
+            out.push_str(&rest[at..at + OPEN.len() + close + 1]);
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// A pipeline cache and the file it is persisted to.
@@ -940,4 +960,29 @@ async fn pick_adapter(
             hint: NO_ADAPTER_HINT.into(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage_read_write;
+
+    #[test]
+    fn read_only_storage_variables_are_declared_read_write() {
+        let src = "@group(0) @binding(1) var<storage, read> x: array<f32>;\n\
+                   @group(0) @binding(2) var<storage,read> y: array<f32>;\n\
+                   @group(0) @binding(3) var<storage> z: array<f32>;\n\
+                   @group(0) @binding(4) var<storage, read_write> w: array<f32>;\n\
+                   @group(0) @binding(0) var<uniform> p: P;";
+        let want = "@group(0) @binding(1) var<storage, read_write> x: array<f32>;\n\
+                    @group(0) @binding(2) var<storage, read_write> y: array<f32>;\n\
+                    @group(0) @binding(3) var<storage, read_write> z: array<f32>;\n\
+                    @group(0) @binding(4) var<storage, read_write> w: array<f32>;\n\
+                    @group(0) @binding(0) var<uniform> p: P;";
+        assert_eq!(storage_read_write(src), want);
+        let plain = "fn f() -> f32 { return 1.0; }";
+        assert!(matches!(
+            storage_read_write(plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }
