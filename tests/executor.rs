@@ -60,8 +60,11 @@ fn a_chain_of_ops_is_realized_in_one_submission() {
 #[test]
 fn intermediates_share_buffers_within_a_realization() {
     let ctx = own_ctx();
+    // Unfused, so each tanh is a dispatch with an intermediate of its own (fused, the chain
+    // is one kernel and has none).
+    ctx.set_fusion(false);
     let n = 1 << 16; // 256 KiB per tensor
-    let (_, x) = upload(&ctx, n, 2);
+    let (xv, x) = upload(&ctx, n, 2);
     ctx.synchronize().unwrap();
     let before = ctx.memory_stats();
     let mut y = x.clone();
@@ -71,6 +74,19 @@ fn intermediates_share_buffers_within_a_realization() {
     y.realize().unwrap();
     let after = ctx.memory_stats();
     let per_tensor = (n * 4) as u64;
+    // The 63 intermediates take turns in two slots of one arena.
+    let plan = ctx.last_plan();
+    assert_eq!(plan.steps, 64);
+    assert_eq!(
+        (plan.arenas, plan.arena_bytes),
+        (1, 2 * per_tensor),
+        "{plan:?}"
+    );
+    let want: Vec<f64> = xv
+        .iter()
+        .map(|&v| (0..64).fold(f64::from(v), |a, _| a.tanh()))
+        .collect();
+    assert_close("chain", &y.to_vec::<f32>().unwrap(), &want, 1e-5, 1e-5);
     // 64 ops, but at most two intermediates are ever live at once, plus the result.
     let grew = after.peak_bytes - before.peak_bytes;
     assert!(
@@ -100,6 +116,9 @@ fn a_pending_tensor_that_is_still_held_is_kept_not_recycled() {
 #[test]
 fn the_same_graph_realized_1000_times_keeps_memory_flat_and_creates_nothing_new() {
     let ctx = own_ctx();
+    // Unfused, so the step has intermediates (placed in an arena, bound at offsets) that must
+    // land in the same arena and the same cached bind groups every time.
+    ctx.set_fusion(false);
     let (xv, x) = upload(&ctx, 4099, 4);
     let (wv, w) = upload(&ctx, 4099, 5);
     let step = |x: &Tensor, w: &Tensor| -> Tensor {
@@ -142,6 +161,8 @@ fn the_same_graph_realized_1000_times_keeps_memory_flat_and_creates_nothing_new(
         }
     }
     ctx.synchronize().unwrap();
+    let plan = ctx.last_plan();
+    assert_eq!((plan.steps, plan.arenas), (5, 1), "{plan:?}");
     let end = ctx.memory_stats();
     assert_eq!(end.realizations - base.realizations, 1000);
     assert_eq!(

@@ -115,7 +115,8 @@ pub(crate) struct BindKey {
     pub reads: usize,
     pub writes: usize,
     pub params: u64,
-    pub buffers: Vec<u64>,
+    /// Each storage binding's buffer id, offset and size (`u64::MAX` for the whole buffer).
+    pub buffers: Vec<(u64, u64, u64)>,
 }
 
 pub(crate) struct ContextInner {
@@ -398,7 +399,7 @@ impl Context {
         if !ids.is_empty() {
             let ids: std::collections::HashSet<u64> = ids.into_iter().collect();
             lock(&self.inner.bind_groups).retain(|k, _| {
-                !ids.contains(&k.params) && !k.buffers.iter().any(|b| ids.contains(b))
+                !ids.contains(&k.params) && !k.buffers.iter().any(|b| ids.contains(&b.0))
             });
         }
     }
@@ -508,9 +509,11 @@ impl Context {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: i < reads,
-                    },
+                    // Every storage binding is read_write, inputs too: the executor binds
+                    // slices of one arena as inputs and outputs of one dispatch, and WebGPU
+                    // checks read-only against writable use per buffer, not per range.
+                    // (`storage_read_write` rewrites the shaders to match.)
+                    ty: wgpu::BufferBindingType::Storage { read_only: false },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -569,7 +572,8 @@ impl Context {
             entry,
             message: "no such shader in the registry".into(),
         })?;
-        let module = self.compile_shader(shader, source).map_err(|e| match e {
+        let source = storage_read_write(source);
+        let module = self.compile_shader(shader, &source).map_err(|e| match e {
             Error::Shader { message, .. } => Error::Shader {
                 shader,
                 entry,
@@ -676,7 +680,7 @@ impl Context {
             return Ok(p.clone());
         }
         let started = web_time::Instant::now();
-        let module = self.compile_shader("fused", &source())?;
+        let module = self.compile_shader("fused", &storage_read_write(&source()))?;
         let (_, layout) = self.layouts(reads, 1);
         let (pipeline, err) = self.scoped(|| {
             self.inner
@@ -707,20 +711,23 @@ impl Context {
     }
 
     /// The bind group binding `params` (dynamic offset) then `buffers` (reads, then writes),
-    /// built once per distinct set of buffers and cached.
+    /// built once per distinct set of buffer ranges and cached.
     pub(crate) fn bind_group(
         &self,
         reads: usize,
         writes: usize,
         params: &GpuBuffer,
         params_size: u64,
-        buffers: &[&GpuBuffer],
+        buffers: &[pool::Binding<'_>],
     ) -> wgpu::BindGroup {
         let key = BindKey {
             reads,
             writes,
             params: params.id,
-            buffers: buffers.iter().map(|b| b.id).collect(),
+            buffers: buffers
+                .iter()
+                .map(|b| (b.buf.id, b.offset, b.size.unwrap_or(u64::MAX)))
+                .collect(),
         };
         if let Some(bg) = lock(&self.inner.bind_groups).get(&key) {
             return bg.clone();
@@ -737,7 +744,11 @@ impl Context {
         for (i, b) in buffers.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: b.buffer.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &b.buf.buffer,
+                    offset: b.offset,
+                    size: b.size.and_then(wgpu::BufferSize::new),
+                }),
             });
         }
         let bg = self
@@ -758,6 +769,37 @@ impl Context {
         cache.insert(key, bg.clone());
         bg
     }
+}
+
+/// `source` with every read-only storage variable (`var<storage, read>`, or `var<storage>`,
+/// whose access defaults to read) declared `read_write`, to match the pipeline layouts (see
+/// `Context::layouts`). The kernels still only read those bindings.
+fn storage_read_write(source: &str) -> std::borrow::Cow<'_, str> {
+    const OPEN: &str = "var<storage";
+    if !source.contains(OPEN) {
+        return std::borrow::Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len() + 256);
+    let mut rest = source;
+    while let Some(at) = rest.find(OPEN) {
+        let after = &rest[at + OPEN.len()..];
+        let Some(close) = after.find('>') else {
+            break;
+        };
+        out.push_str(&rest[..at]);
+        let access: String = after[..close]
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ',')
+            .collect();
+        if access.is_empty() || access == "read" {
+            out.push_str("var<storage, read_write>");
+        } else {
+            out.push_str(&rest[at..at + OPEN.len() + close + 1]);
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// A pipeline cache and the file it is persisted to.
@@ -918,4 +960,29 @@ async fn pick_adapter(
             hint: NO_ADAPTER_HINT.into(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage_read_write;
+
+    #[test]
+    fn read_only_storage_variables_are_declared_read_write() {
+        let src = "@group(0) @binding(1) var<storage, read> x: array<f32>;\n\
+                   @group(0) @binding(2) var<storage,read> y: array<f32>;\n\
+                   @group(0) @binding(3) var<storage> z: array<f32>;\n\
+                   @group(0) @binding(4) var<storage, read_write> w: array<f32>;\n\
+                   @group(0) @binding(0) var<uniform> p: P;";
+        let want = "@group(0) @binding(1) var<storage, read_write> x: array<f32>;\n\
+                    @group(0) @binding(2) var<storage, read_write> y: array<f32>;\n\
+                    @group(0) @binding(3) var<storage, read_write> z: array<f32>;\n\
+                    @group(0) @binding(4) var<storage, read_write> w: array<f32>;\n\
+                    @group(0) @binding(0) var<uniform> p: P;";
+        assert_eq!(storage_read_write(src), want);
+        let plain = "fn f() -> f32 { return 1.0; }";
+        assert!(matches!(
+            storage_read_write(plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

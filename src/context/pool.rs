@@ -71,6 +71,11 @@ pub struct PlanStats {
     /// Bytes of the storage buffers the plan took from the pool (size classes included): what
     /// the realization added to live memory, kept outputs and intermediates together.
     pub planned_bytes: u64,
+    /// Arenas (buffers holding intermediates at offsets) the plan used.
+    pub arenas: usize,
+    /// Bytes the intermediates' placement spans in those arenas (before size classes): the
+    /// planner's answer to `live_intermediate_peak_bytes`.
+    pub arena_bytes: u64,
 }
 
 /// Memory and object counters, as returned by [`crate::Context::memory_stats`].
@@ -104,6 +109,74 @@ pub struct MemoryStats {
     pub fused_ops: u64,
 }
 
+/// The size class a request of `bytes` is served from when buffers are at most
+/// `max_buffer_size` bytes (the rules at the top of this module).
+pub(crate) fn size_class(bytes: u64, max_buffer_size: u64) -> u64 {
+    let bytes = bytes.max(4);
+    let class = if bytes <= 4096 {
+        bytes.div_ceil(256) * 256
+    } else {
+        let floor = 1u64 << (63 - bytes.leading_zeros());
+        let step = floor / 16;
+        bytes.div_ceil(step) * step
+    };
+    if class > max_buffer_size {
+        bytes.div_ceil(4) * 4
+    } else {
+        class
+    }
+}
+
+/// A range of a pooled buffer that one binding covers: a whole buffer (a tensor's own
+/// storage) or a slice of a realization's arena (an intermediate placed at an offset).
+#[derive(Clone, Debug)]
+pub(crate) struct BufferSlice {
+    pub buf: GpuBuffer,
+    /// Bytes from the buffer's start; a multiple of `min_storage_buffer_offset_alignment`.
+    pub offset: u64,
+    /// Bytes bound, or `None` for the rest of the buffer.
+    pub size: Option<u64>,
+}
+
+impl BufferSlice {
+    /// How a bind group binds it.
+    pub fn binding(&self) -> Binding<'_> {
+        Binding {
+            buf: &self.buf,
+            offset: self.offset,
+            size: self.size,
+        }
+    }
+
+    /// All of `buf`.
+    pub fn whole(buf: GpuBuffer) -> BufferSlice {
+        BufferSlice {
+            buf,
+            offset: 0,
+            size: None,
+        }
+    }
+}
+
+/// A borrowed [`BufferSlice`]: what one bind-group entry binds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Binding<'a> {
+    pub buf: &'a GpuBuffer,
+    pub offset: u64,
+    pub size: Option<u64>,
+}
+
+impl<'a> Binding<'a> {
+    /// All of `buf`.
+    pub fn whole(buf: &'a GpuBuffer) -> Binding<'a> {
+        Binding {
+            buf,
+            offset: 0,
+            size: None,
+        }
+    }
+}
+
 pub(crate) struct BufferPool {
     free: HashMap<(BufKind, u64), Vec<GpuBuffer>>,
     next_id: u64,
@@ -123,19 +196,13 @@ impl BufferPool {
 
     /// The size class a request of `bytes` is served from.
     pub fn class(&self, bytes: u64) -> u64 {
-        let bytes = bytes.max(4);
-        let class = if bytes <= 4096 {
-            bytes.div_ceil(256) * 256
-        } else {
-            let floor = 1u64 << (63 - bytes.leading_zeros());
-            let step = floor / 16;
-            bytes.div_ceil(step) * step
-        };
-        if class > self.max_buffer_size {
-            bytes.div_ceil(4) * 4
-        } else {
-            class
-        }
+        size_class(bytes, self.max_buffer_size)
+    }
+
+    /// The largest buffer the pool creates (the device's `max_buffer_size`, capped at its
+    /// `max_storage_buffer_binding_size`).
+    pub fn max_buffer_size(&self) -> u64 {
+        self.max_buffer_size
     }
 
     /// Takes a buffer of at least `bytes` from the pool, creating one if none is free.

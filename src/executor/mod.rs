@@ -1,37 +1,34 @@
 //! The executor: turns the pending part of the graph into one command buffer.
 //!
-//! A realization runs these steps:
-//! 1. Collect: walk back from the targets through pending nodes (iteratively, post-order), so
-//!    every node comes after its inputs. Realized nodes are leaves.
-//! 2. Decide what to keep: a node is kept (its buffer becomes its storage) if it is a target or
-//!    if a handle outside the pending graph still points at it; every other node is an
-//!    intermediate.
-//! 3. Fuse (unless turned off): elementwise intermediates with a single consumer join that
+//! A realization ([`realize_with`]) runs these phases, each a function of its own, passing
+//! plain data to the next:
+//! 1. [`collect`]: walk back from the targets through pending nodes (iteratively, post-order),
+//!    so every node comes after its inputs. Realized nodes are leaves.
+//! 2. [`decide_kept`]: a node is kept (its buffer becomes its storage) if it is a target or if
+//!    a handle outside the pending graph still points at it; every other node is an
+//!    intermediate, recycled when the realization ends.
+//! 3. [`fuse`] (unless turned off): elementwise intermediates with a single consumer join that
 //!    consumer's group, and each group of two or more ops runs as one generated kernel (see
 //!    [`fusion`]). From here on the unit of work is a dispatch: a step's own kernel, or a group.
-//! 4. Plan buffers by liveness: each unit's last use is the position of its last consumer.
-//!    Walking the order, a node takes a buffer from the realization's free list (an
-//!    intermediate the smallest one of its size class up to twice it, so a dead activation's
-//!    buffer can hold a smaller tensor; a kept output only its own class, so no waste outlives
-//!    the realization), else from the context's pool (which creates one only when it has none). After a
-//!    node is placed, the intermediates whose last use it was go to the free list, so a later
-//!    node can reuse them (never the node's own inputs, which it is still reading).
-//! 5. Encode: all parameter blocks go into one uniform buffer (one 256-byte slot per dispatch,
-//!    bound with a dynamic offset); every dispatch is recorded into one compute pass of one
-//!    command encoder, with cached pipelines and bind groups.
-//! 6. Submit once, inside a validation error scope. Kept nodes become realized and drop their
-//!    inputs; intermediates' buffers go back to the pool (queue order makes that safe).
+//! 4. [`donations`]: which kept outputs are computed in place, over an input no one can
+//!    observe again.
+//! 5. [`plan`]: the [`planner`] places every output over plain data: kept outputs in pooled
+//!    buffers of their own, intermediates at offsets inside arenas, sharing bytes with
+//!    intermediates whose lifetimes do not meet theirs.
+//! 6. [`encode`]: each dispatch's launch, checked against the device's limits, and its cached
+//!    pipeline.
+//! 7. [`submit`] once, inside a validation error scope, then [`publish`]: kept nodes become
+//!    realized and drop their inputs; arenas go back to the pool (queue order makes that safe).
 //!
-//! The work is split into several submissions only if the parameter blocks would pass the
-//! device's `max_buffer_size`.
-
 pub mod fusion;
+mod planner;
 
 pub use fusion::MAX_OPS as FUSION_MAX_OPS;
 
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
+use crate::context::pool::{Binding, BufferSlice};
 use crate::context::{lock, Context};
 use crate::context::{BufKind, GpuBuffer, PlanStats};
 use crate::error::{Error, Result};
@@ -112,38 +109,6 @@ impl GpuTimer {
         self.read.unmap();
         Ok(ticks[1].wrapping_sub(ticks[0]) as f64 * self.period_ns * 1e-9)
     }
-}
-
-/// Exact-size liveness over `order`: the most bytes live at once, of intermediates only
-/// (`with_kept` false) or also of kept outputs, which live from their position to the end.
-/// A node is live from its own position to its last use, inclusive.
-fn live_peak(bytes: &[u64], keep: &[bool], last_use: &[usize], with_kept: bool) -> u64 {
-    let mut dies_at = vec![0u64; bytes.len()];
-    for j in 0..bytes.len() {
-        if !keep[j] {
-            dies_at[last_use[j]] += bytes[j];
-        }
-    }
-    let (mut live, mut peak) = (0u64, 0u64);
-    for i in 0..bytes.len() {
-        if !keep[i] || with_kept {
-            live += bytes[i];
-        }
-        peak = peak.max(live);
-        live -= dies_at[i];
-    }
-    peak
-}
-
-/// Takes the smallest buffer of at least `class` and at most `most` bytes from a realization's
-/// free list (keyed by buffer size).
-fn best_fit(free: &mut HashMap<u64, Vec<GpuBuffer>>, class: u64, most: u64) -> Option<GpuBuffer> {
-    let size = free
-        .iter()
-        .filter(|(&size, list)| size >= class && size <= most && !list.is_empty())
-        .map(|(&size, _)| size)
-        .min()?;
-    free.get_mut(&size).and_then(Vec::pop)
 }
 
 /// Dispatches `Context::realize_profiled` times at most (two timestamps each; WebGPU allows
@@ -298,8 +263,9 @@ struct Donation {
     storage: Arc<Storage>,
 }
 
-/// Which units compute in place. A unit gets all of its kernel's [`Kernel::donations`] or none,
-/// and a donated input must be a realized buffer of the same size that:
+/// Phase 4, donate: which units compute in place. A unit gets all of its kernel's
+/// [`Kernel::donations`] or none, and a donated input must be a realized buffer of the same size
+/// that:
 /// - no handle outside this realization can reach (every handle to its node is an input of a
 ///   step here), so no one can observe its old value afterwards;
 /// - no later unit reads, and the unit itself reads once (fusion moves a group to its root's
@@ -416,17 +382,60 @@ pub(crate) fn realize_profiled(ctx: &Context, targets: &[Value]) -> Result<Vec<D
         .collect())
 }
 
-/// One realization: the phases listed at the top of this module.
+/// One realization: the phases listed at the top of this module, in order.
 fn realize_with(
     ctx: &Context,
     targets: &[Value],
     timer: Option<&GpuTimer>,
-    mut profile: Option<(&ProfileQueries, &mut Vec<String>)>,
+    profile: Option<(&ProfileQueries, &mut Vec<String>)>,
 ) -> Result<()> {
     let _guard = lock(&ctx.inner.realize_lock);
     ctx.take_uncaptured("an earlier operation")?;
+    let Collected { order, index } = collect(targets)?;
+    if order.is_empty() {
+        return Ok(());
+    }
+    // Every collected node stays locked until its result is published: steps borrow their
+    // kernels and inputs from the locked states instead of cloning them. (Realizations are
+    // serialized, and no other code locks two node states at once.)
+    let mut states: Vec<MutexGuard<'_, NodeState>> = order.iter().map(|n| lock(&n.state)).collect();
+    let keep = decide_kept(&order, &states, &index, targets);
+    let steps = steps_of(&order, &states)?;
+    let mut units = fuse(ctx, &steps, &index, &keep)?;
+    let donated = donations(&steps, &units.units, &units.keep, &index);
+    let buffers = plan(ctx, &steps, &units, &donated);
+    record_plan(ctx, &steps, &units, &donated, &index, &buffers);
+    poison_outputs(ctx, &steps, &units, &donated, &buffers);
+    let encoded = match encode(ctx, &steps, &mut units, &donated) {
+        Ok(e) => e,
+        Err(e) => {
+            release(ctx, buffers.acquired);
+            return Err(e);
+        }
+    };
+    if let Err(e) = submit(ctx, &units, &donated, &buffers, &encoded, timer, profile) {
+        release(ctx, buffers.acquired);
+        let names: Vec<&str> = steps.iter().map(|s| s.kernel.name()).collect();
+        return Err(Error::Gpu {
+            during: format!("realization of [{}]", names.join(", ")),
+            message: e,
+        });
+    }
+    drop(steps);
+    publish(ctx, &mut states, &keep, &units, &donated, buffers);
+    Ok(())
+}
 
-    // 1. Collect pending nodes in post-order.
+/// Phase 1's result: the pending nodes every target depends on, each after its inputs, and
+/// each one's position in `order`.
+struct Collected {
+    order: Vec<Arc<Node>>,
+    index: IdMap<usize>,
+}
+
+/// Phase 1, collect: walk back from the targets through pending nodes (iteratively, post-order).
+/// Realized nodes are leaves.
+fn collect(targets: &[Value]) -> Result<Collected> {
     let mut order: Vec<Arc<Node>> = Vec::new();
     let mut index: IdMap<usize> = IdMap::default();
     let mut stack: Vec<(Arc<Node>, bool)> = Vec::new();
@@ -464,19 +473,19 @@ fn realize_with(
             }
         }
     }
-    drop(stack);
-    if order.is_empty() {
-        return Ok(());
-    }
+    Ok(Collected { order, index })
+}
 
-    // 2. Lock every collected node until its result is published: steps borrow their
-    //    kernels and inputs from the locked states instead of cloning them. (Realizations
-    //    are serialized, and no other code locks two node states at once.)
-    let mut states: Vec<MutexGuard<'_, NodeState>> = order.iter().map(|n| lock(&n.state)).collect();
-
-    // 3. Count uses inside the pending graph; anything referenced beyond them is kept.
+/// Phase 2, keep or recycle: a node is kept (its buffer becomes its storage) if it is a target or a
+/// handle outside the pending graph still points at it; every other node is an intermediate.
+fn decide_kept(
+    order: &[Arc<Node>],
+    states: &[MutexGuard<'_, NodeState>],
+    index: &IdMap<usize>,
+    targets: &[Value],
+) -> Vec<bool> {
     let mut uses = vec![0usize; order.len()];
-    for state in &states {
+    for state in states {
         if let NodeState::Pending { inputs, .. } = &**state {
             for t in inputs {
                 if let Some(&j) = index.get(&t.node.id) {
@@ -495,10 +504,17 @@ fn realize_with(
             keep[i] = true;
         }
     }
+    keep
+}
 
-    let steps: Vec<Step<'_>> = order
+/// The steps of the locked, pending nodes.
+fn steps_of<'a>(
+    order: &'a [Arc<Node>],
+    states: &'a [MutexGuard<'_, NodeState>],
+) -> Result<Vec<Step<'a>>> {
+    order
         .iter()
-        .zip(&states)
+        .zip(states)
         .map(|(node, state)| match &**state {
             NodeState::Pending { kernel, inputs } => Ok(Step {
                 node,
@@ -510,10 +526,26 @@ fn realize_with(
                 "graph changed during realization",
             )),
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
 
+/// Phase 3's result: the dispatches, in order.
+struct Units {
+    units: Vec<Unit>,
+    /// The unit of each step (`usize::MAX` for a step fused into another's kernel).
+    unit_of: Vec<usize>,
+    /// Each unit's last reader (itself when no unit reads it).
+    last_use: Vec<usize>,
+    /// Whether each unit's outputs are kept.
+    keep: Vec<bool>,
+}
+
+/// Phase 3, fuse (unless turned off): elementwise intermediates with a single consumer join that
+/// consumer's group, and each group of two or more ops runs as one generated kernel (see
+/// [`fusion`]). The result is the list of dispatches.
+fn fuse(ctx: &Context, steps: &[Step<'_>], index: &IdMap<usize>, keep: &[bool]) -> Result<Units> {
     let mut srcs: Vec<Vec<Src>> = Vec::with_capacity(steps.len());
-    for step in &steps {
+    for step in steps {
         let mut s = Vec::with_capacity(step.inputs.len());
         for t in step.inputs {
             match index.get(&t.node.id) {
@@ -523,11 +555,8 @@ fn realize_with(
         }
         srcs.push(s);
     }
-
-    // 4. Fuse elementwise chains: each unit is one dispatch, either a step's own kernel
-    //    or a generated kernel computing a group of steps (see `fusion`).
     let fused_into = if ctx.fusion() {
-        fusion::plan(&steps, &srcs, &keep, fusion::MAX_OPS)
+        fusion::plan(steps, &srcs, keep, fusion::MAX_OPS)
     } else {
         vec![None; steps.len()]
     };
@@ -556,7 +585,7 @@ fn realize_with(
             (std::mem::take(&mut srcs[i]), None)
         } else {
             members[i].push(i);
-            let f = fusion::build(&steps, &srcs, &fused_into, &members[i]);
+            let f = fusion::build(steps, &srcs, &fused_into, &members[i]);
             (f.inputs.clone(), Some(f))
         };
         // Every step a unit reads is a unit of its own (a fused step's only reader is
@@ -574,140 +603,243 @@ fn realize_with(
             fused,
         });
     }
-    drop(srcs);
-    drop(members);
-    let mut unit_last_use: Vec<usize> = (0..units.len()).collect();
+    let mut last_use: Vec<usize> = (0..units.len()).collect();
     for (u, unit) in units.iter().enumerate() {
         for src in &unit.srcs {
             if let Src::Step(j, _) = *src {
-                unit_last_use[j] = u;
+                last_use[j] = u;
             }
         }
     }
-    let unit_keep: Vec<bool> = units.iter().map(|u| keep[u.step]).collect();
-    let donated = donations(&steps, &units, &unit_keep, &index);
+    let keep = units.iter().map(|u| keep[u.step]).collect();
+    Ok(Units {
+        units,
+        unit_of,
+        last_use,
+        keep,
+    })
+}
 
-    // 5. Plan buffers by liveness.
-    // `assigned[u][k]` is the buffer of unit u's output k; `acquired` holds each buffer
-    // taken from the pool once, so it can be returned once.
-    let mut assigned: Vec<Vec<GpuBuffer>> = Vec::with_capacity(units.len());
+/// Phase 5's result: where every unit's outputs live.
+struct Buffers {
+    /// `outs[u][k]`: unit u's output k.
+    outs: Vec<Vec<BufferSlice>>,
+    /// The buffers taken from the pool, each once (kept outputs' buffers, arenas and the own
+    /// buffers of oversized intermediates), so each goes back once.
+    acquired: Vec<GpuBuffer>,
+    /// The planner's answer, kept for the plan statistics.
+    plan: planner::Plan,
+}
+
+/// Phase 5, plan: the [`planner`] places every output over plain data (sizes, lifetimes over the
+/// units, kept and donated flags, the device's limits); then the buffers it names are taken from
+/// the context's pool (which creates one only when it has none of that size class).
+fn plan(ctx: &Context, steps: &[Step<'_>], units: &Units, donated: &[Vec<Donation>]) -> Buffers {
+    let mut requests = Vec::new();
+    for (u, unit) in units.units.iter().enumerate() {
+        for (k, spec) in steps[unit.step].node.outs.iter().enumerate() {
+            let role = if donated[u].iter().any(|d| d.output == k) {
+                planner::Role::Donated
+            } else if units.keep[u] {
+                planner::Role::Kept
+            } else {
+                planner::Role::Intermediate
+            };
+            requests.push(planner::Request {
+                bytes: spec.bytes().div_ceil(4).max(1) * 4,
+                first: u,
+                last: units.last_use[u],
+                role,
+            });
+        }
+    }
+    let mut pool = lock(&ctx.inner.pool);
+    let limits = planner::Limits {
+        offset_alignment: u64::from(ctx.inner.limits.min_storage_buffer_offset_alignment),
+        max_binding: ctx.inner.limits.max_storage_buffer_binding_size,
+        max_buffer: pool.max_buffer_size(),
+    };
+    let plan = planner::plan(&requests, &limits);
     let mut acquired: Vec<GpuBuffer> = Vec::new();
-    {
-        let mut free: HashMap<u64, Vec<GpuBuffer>> = HashMap::new();
-        let mut recycled = vec![false; units.len()];
-        let mut pool = lock(&ctx.inner.pool);
-        for (u, unit) in units.iter().enumerate() {
-            let node = &steps[unit.step].node;
-            let mut outs = Vec::with_capacity(node.outs.len());
-            for (k, spec) in node.outs.iter().enumerate() {
-                if let Some(d) = donated[u].iter().find(|d| d.output == k) {
-                    outs.push(d.storage.buf.clone());
-                    continue;
-                }
-                let bytes = spec.bytes().div_ceil(4).max(1) * 4;
-                let class = pool.class(bytes);
-                // A kept output outlives the realization: only its own class fits it, so no
-                // waste persists; an intermediate may take a free buffer up to twice its
-                // class, so a dead activation's buffer holds a smaller one.
-                let most = if unit_keep[u] { class } else { 2 * class };
-                let buf = match best_fit(&mut free, class, most) {
-                    Some(b) => b,
-                    None => {
-                        let b = pool.acquire(&ctx.inner.device, BufKind::Storage, bytes);
-                        acquired.push(b.clone());
-                        b
-                    }
-                };
-                outs.push(buf);
+    let arenas: Vec<GpuBuffer> = plan
+        .arenas
+        .iter()
+        .map(|&bytes| {
+            let b = pool.acquire(&ctx.inner.device, BufKind::Storage, bytes);
+            acquired.push(b.clone());
+            b
+        })
+        .collect();
+    let mut places = plan.places.iter();
+    let mut outs = Vec::with_capacity(units.units.len());
+    for (u, unit) in units.units.iter().enumerate() {
+        let node = &steps[unit.step].node;
+        let mut bufs = Vec::with_capacity(node.outs.len());
+        for (k, (spec, place)) in node.outs.iter().zip(places.by_ref()).enumerate() {
+            if let Some(d) = donated[u].iter().find(|d| d.output == k) {
+                bufs.push(BufferSlice::whole(d.storage.buf.clone()));
+                continue;
             }
-            assigned.push(outs);
-            for src in &unit.srcs {
-                if let Src::Step(j, _) = *src {
-                    if !unit_keep[j] && unit_last_use[j] == u && !recycled[j] {
-                        recycled[j] = true;
-                        for b in &assigned[j] {
-                            free.entry(b.size).or_default().push(b.clone());
-                        }
-                    }
+            bufs.push(match *place {
+                // (`Donated` is planned only for the outputs handled above.)
+                planner::Place::Own { .. } | planner::Place::Donated => {
+                    let b = pool.acquire(&ctx.inner.device, BufKind::Storage, spec.bytes());
+                    acquired.push(b.clone());
+                    BufferSlice::whole(b)
                 }
-            }
+                planner::Place::Arena {
+                    arena,
+                    offset,
+                    size,
+                } => BufferSlice {
+                    buf: arenas[arena].clone(),
+                    offset,
+                    size: Some(size),
+                },
+            });
         }
+        outs.push(bufs);
     }
-    {
-        // Over units: the outputs of fused-away steps never exist.
-        let bytes: Vec<u64> = units
-            .iter()
-            .zip(&donated)
-            .map(|(u, d)| {
-                let outs = &steps[u.step].node.outs;
-                let all: u64 = outs.iter().map(|o| o.bytes()).sum();
-                // Outputs written over donated inputs take no new memory.
-                all - d.iter().map(|d| outs[d.output].bytes()).sum::<u64>()
-            })
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        let input_bytes = steps
-            .iter()
-            .flat_map(|s| s.inputs.iter())
-            .filter(|t| !index.contains_key(&t.node.id) && seen.insert((t.node.id, t.out)))
-            .filter_map(|t| t.node.outs.get(t.out).map(|o| o.bytes()))
-            .sum();
-        *lock(&ctx.inner.last_plan) = PlanStats {
-            steps: steps.len(),
-            live_intermediate_peak_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, false),
-            live_peak_with_kept_bytes: live_peak(&bytes, &unit_keep, &unit_last_use, true),
-            kept_bytes: (0..units.len())
-                .filter(|&u| unit_keep[u])
-                .map(|u| bytes[u])
-                .sum(),
-            input_bytes,
-            planned_bytes: acquired.iter().map(|b| b.size).sum(),
-        };
+    Buffers {
+        outs,
+        acquired,
+        plan,
     }
-    if ctx.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
-        for ((unit, bufs), d) in units.iter().zip(&assigned).zip(&donated) {
-            for (k, (spec, buf)) in steps[unit.step].node.outs.iter().zip(bufs).enumerate() {
-                if d.iter().any(|d| d.output == k) {
-                    continue; // holds the donated input's values, which the kernel reads
-                }
-                let words = spec.bytes().div_ceil(4) as usize;
-                if words > 0 {
-                    let nan = vec![f32::NAN; words];
-                    ctx.queue()
-                        .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&nan));
-                }
-            }
-        }
-    }
-    let release = |ctx: &Context, bufs: Vec<GpuBuffer>| {
-        let mut pool = lock(&ctx.inner.pool);
-        for b in bufs {
-            pool.release(b);
-        }
-    };
+}
 
-    // 6. Encode and submit.
-    let unit_names: Vec<String> = if profile.is_some() {
-        units
-            .iter()
-            .map(|u| match &u.fused {
-                Some(f) => format!("fused[{}]", f.ops),
-                None => steps[u.step].kernel.name().to_string(),
-            })
-            .collect()
-    } else {
-        Vec::new()
+/// Records what the plan needed (exact liveness over the units, and what it took) as
+/// `Context::last_plan` reports it.
+fn record_plan(
+    ctx: &Context,
+    steps: &[Step<'_>],
+    units: &Units,
+    donated: &[Vec<Donation>],
+    index: &IdMap<usize>,
+    buffers: &Buffers,
+) {
+    // Over units: the outputs of fused-away steps never exist.
+    let bytes: Vec<u64> = units
+        .units
+        .iter()
+        .zip(donated)
+        .map(|(u, d)| {
+            let outs = &steps[u.step].node.outs;
+            let all: u64 = outs.iter().map(|o| o.bytes()).sum();
+            // Outputs written over donated inputs take no new memory.
+            all - d.iter().map(|d| outs[d.output].bytes()).sum::<u64>()
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let input_bytes = steps
+        .iter()
+        .flat_map(|s| s.inputs.iter())
+        .filter(|t| !index.contains_key(&t.node.id) && seen.insert((t.node.id, t.out)))
+        .filter_map(|t| t.node.outs.get(t.out).map(|o| o.bytes()))
+        .sum();
+    let (keep, last_use) = (&units.keep, &units.last_use);
+    *lock(&ctx.inner.last_plan) = PlanStats {
+        steps: steps.len(),
+        live_intermediate_peak_bytes: planner::live_peak(&bytes, keep, last_use, false),
+        live_peak_with_kept_bytes: planner::live_peak(&bytes, keep, last_use, true),
+        kept_bytes: (0..bytes.len())
+            .filter(|&u| keep[u])
+            .map(|u| bytes[u])
+            .sum(),
+        input_bytes,
+        planned_bytes: buffers.acquired.iter().map(|b| b.size).sum(),
+        arenas: buffers.plan.arenas.len(),
+        arena_bytes: buffers.plan.arenas.iter().sum(),
     };
-    let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(units.len());
-    let mut pipelines = Vec::with_capacity(units.len());
+}
+
+/// With `Context::set_poison_outputs` on, fills every output with NaN before the kernels run,
+/// so a kernel that leaves part of its output unwritten is caught.
+fn poison_outputs(
+    ctx: &Context,
+    steps: &[Step<'_>],
+    units: &Units,
+    donated: &[Vec<Donation>],
+    buffers: &Buffers,
+) {
+    if !ctx.inner.poison.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    for ((unit, bufs), d) in units.units.iter().zip(&buffers.outs).zip(donated) {
+        for (k, (spec, slice)) in steps[unit.step].node.outs.iter().zip(bufs).enumerate() {
+            if d.iter().any(|d| d.output == k) {
+                continue; // holds the donated input's values, which the kernel reads
+            }
+            let words = spec.bytes().div_ceil(4) as usize;
+            if words > 0 {
+                let nan = vec![f32::NAN; words];
+                ctx.queue().write_buffer(
+                    &slice.buf.buffer,
+                    slice.offset,
+                    bytemuck::cast_slice(&nan),
+                );
+            }
+        }
+    }
+}
+
+/// Returns buffers to the pool.
+fn release(ctx: &Context, bufs: Vec<GpuBuffer>) {
+    let mut pool = lock(&ctx.inner.pool);
+    for b in bufs {
+        pool.release(b);
+    }
+}
+
+/// What a profile calls a unit's kernel.
+#[derive(Clone, Copy)]
+enum UnitName {
+    Kernel(&'static str),
+    /// A generated kernel computing this many ops.
+    Fused(usize),
+}
+
+impl std::fmt::Display for UnitName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnitName::Kernel(name) => f.write_str(name),
+            UnitName::Fused(ops) => write!(f, "fused[{ops}]"),
+        }
+    }
+}
+
+/// Phase 6's result: each unit's pipeline and launch.
+struct Encoded {
+    pipelines: Vec<wgpu::ComputePipeline>,
+    /// Each unit's parameter words and workgroup count.
+    launches: Vec<(Vec<u32>, u64)>,
+    /// Each unit's kernel: its op name, or the op count of a generated kernel (for profiles).
+    names: Vec<UnitName>,
+    fused_kernels: u64,
+    fused_ops: u64,
+}
+
+/// Phase 6, encode: each unit's launch (a generated kernel for a fused group, else its kernel's own
+/// launch, in place where it takes donations), checked against the device's limits, and its cached
+/// pipeline.
+fn encode(
+    ctx: &Context,
+    steps: &[Step<'_>],
+    units: &mut Units,
+    donated: &[Vec<Donation>],
+) -> Result<Encoded> {
+    let n = units.units.len();
+    let mut launches: Vec<(Vec<u32>, u64)> = Vec::with_capacity(n);
+    let mut pipelines = Vec::with_capacity(n);
+    let mut names = Vec::new();
     let max_per_dim = u64::from(ctx.inner.limits.max_compute_workgroups_per_dimension);
     let (mut fused_kernels, mut fused_ops) = (0u64, 0u64);
-    for (unit, d) in units.iter_mut().zip(&donated) {
+    for (unit, d) in units.units.iter_mut().zip(donated) {
         let step = &steps[unit.step];
-        let (checked, launch) = match unit.fused.take() {
+        let (pipeline, launch) = match unit.fused.take() {
             Some(f) => {
+                names.push(UnitName::Fused(f.ops));
                 let workgroups = f.numel.div_ceil(256) as u64;
-                let checked = if workgroups > max_per_dim * max_per_dim {
+                let pipeline = if workgroups > max_per_dim * max_per_dim {
                     Err(grid_error(step.kernel.name(), workgroups, max_per_dim))
                 } else if f.inputs.len() > fusion::MAX_READS || f.params.len() > fusion::MAX_WORDS {
                     // `fusion::plan` splits groups before this; a failure here is a bug.
@@ -726,9 +858,10 @@ fn realize_with(
                     fused_kernels += 1;
                     fused_ops += f.ops as u64;
                 }
-                (checked, (f.params, workgroups))
+                (pipeline?, (f.params, workgroups))
             }
             None => {
+                names.push(UnitName::Kernel(step.kernel.name()));
                 let shapes: Vec<&[usize]> =
                     step.inputs.iter().map(|t| t.shape.as_slice()).collect();
                 let out = &step.node.outs[0].shape;
@@ -738,20 +871,19 @@ fn realize_with(
                     step.kernel.launch_in_place(&shapes, out)
                 };
                 let Some(launch) = launch else {
-                    release(ctx, acquired);
                     return Err(Error::invalid(
                         step.kernel.name(),
                         "kernel offers donations but no in-place launch",
                     ));
                 };
                 let reads = step.inputs.len() - d.len();
-                let checked = if launch.params.len() * 4 > PARAMS_BYTES as usize {
-                    Err(Error::invalid(
+                if launch.params.len() * 4 > PARAMS_BYTES as usize {
+                    return Err(Error::invalid(
                         step.kernel.name(),
                         "parameter block over 256 bytes",
-                    ))
+                    ));
                 } else if launch.key.reads != reads || launch.key.writes != step.node.outs.len() {
-                    Err(Error::invalid(
+                    return Err(Error::invalid(
                         step.kernel.name(),
                         format!(
                             "kernel binds {} inputs and {} outputs, the op has {} and {}",
@@ -760,31 +892,51 @@ fn realize_with(
                             reads,
                             step.node.outs.len()
                         ),
-                    ))
+                    ));
                 } else if launch.workgroups > max_per_dim * max_per_dim {
-                    Err(grid_error(
+                    return Err(grid_error(
                         step.kernel.name(),
                         launch.workgroups,
                         max_per_dim,
-                    ))
-                } else {
-                    ctx.pipeline(&launch.key)
-                };
-                (checked, (launch.params, launch.workgroups))
+                    ));
+                }
+                (
+                    ctx.pipeline(&launch.key)?,
+                    (launch.params, launch.workgroups),
+                )
             }
         };
-        match checked {
-            Ok(p) => pipelines.push(p),
-            Err(e) => {
-                release(ctx, acquired);
-                return Err(e);
-            }
-        }
+        pipelines.push(pipeline);
         launches.push(launch);
     }
+    Ok(Encoded {
+        pipelines,
+        launches,
+        names,
+        fused_kernels,
+        fused_ops,
+    })
+}
+
+/// Phase 7a, submit: all parameter blocks go into one uniform buffer (one 256-byte slot per
+/// dispatch, bound with a dynamic offset); every dispatch is recorded into one compute pass of one
+/// command encoder, with cached bind groups, and submitted once inside a validation error scope.
+/// The work is split into several submissions only if the parameter blocks would pass the device's
+/// `max_buffer_size`.
+fn submit(
+    ctx: &Context,
+    units: &Units,
+    donated: &[Vec<Donation>],
+    buffers: &Buffers,
+    encoded: &Encoded,
+    timer: Option<&GpuTimer>,
+    mut profile: Option<(&ProfileQueries, &mut Vec<String>)>,
+) -> std::result::Result<(), String> {
+    let launches = &encoded.launches;
+    let max_per_dim = u64::from(ctx.inner.limits.max_compute_workgroups_per_dimension);
     let align = u64::from(ctx.inner.limits.min_uniform_buffer_offset_alignment);
     let stride = PARAMS_BYTES.div_ceil(align) * align;
-    let active: Vec<usize> = (0..units.len()).filter(|&i| launches[i].1 > 0).collect();
+    let active: Vec<usize> = (0..launches.len()).filter(|&i| launches[i].1 > 0).collect();
     let per_submit = (ctx.inner.limits.max_buffer_size / stride).max(1) as usize;
     let chunks: Vec<&[usize]> = if active.is_empty() {
         vec![&[][..]]
@@ -823,7 +975,7 @@ fn realize_with(
                         // A pass of its own per timed dispatch, between two timestamps.
                         if names.len() < PROFILE_MAX_DISPATCHES {
                             let at = 2 * names.len() as u32;
-                            names.push(unit_names[i].clone());
+                            names.push(encoded.names[i].to_string());
                             drop(pass);
                             pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                                 label: Some("kiln profiled dispatch"),
@@ -835,22 +987,22 @@ fn realize_with(
                             });
                         }
                     }
-                    let mut bound: Vec<&GpuBuffer> =
-                        Vec::with_capacity(units[i].srcs.len() + assigned[i].len());
-                    for (j, src) in units[i].srcs.iter().enumerate() {
+                    let outs = &buffers.outs[i];
+                    let mut bound: Vec<Binding<'_>> =
+                        Vec::with_capacity(units.units[i].srcs.len() + outs.len());
+                    for (j, src) in units.units[i].srcs.iter().enumerate() {
                         if donated[i].iter().any(|d| d.input == j) {
                             continue; // read through its output binding
                         }
                         bound.push(match src {
-                            Src::Storage(s) => &s.buf,
-                            Src::Step(j, k) => &assigned[*j][*k],
+                            Src::Storage(s) => Binding::whole(&s.buf),
+                            Src::Step(j, k) => buffers.outs[*j][*k].binding(),
                         });
                     }
                     let reads = bound.len();
-                    bound.extend(assigned[i].iter());
-                    let bg =
-                        ctx.bind_group(reads, assigned[i].len(), &params, PARAMS_BYTES, &bound);
-                    pass.set_pipeline(&pipelines[i]);
+                    bound.extend(outs.iter().map(BufferSlice::binding));
+                    let bg = ctx.bind_group(reads, outs.len(), &params, PARAMS_BYTES, &bound);
+                    pass.set_pipeline(&encoded.pipelines[i]);
                     pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
                     let wg = launches[i].1;
                     let y = wg.div_ceil(max_per_dim);
@@ -875,40 +1027,46 @@ fn realize_with(
     });
     release(ctx, param_bufs);
     if let Some(message) = err {
-        release(ctx, acquired);
-        let names: Vec<&str> = steps.iter().map(|s| s.kernel.name()).collect();
-        return Err(Error::Gpu {
-            during: format!("realization of [{}]", names.join(", ")),
-            message,
-        });
+        return Err(message);
     }
-    {
-        let mut pool = lock(&ctx.inner.pool);
-        pool.stats.realizations += 1;
-        pool.stats.submissions += n_chunks as u64;
-        pool.stats.dispatches += active.len() as u64;
-        pool.stats.fused_kernels += fused_kernels;
-        pool.stats.fused_ops += fused_ops;
-        pool.stats.last_dispatches = active.len() as u64;
-    }
+    let mut pool = lock(&ctx.inner.pool);
+    pool.stats.realizations += 1;
+    pool.stats.submissions += n_chunks as u64;
+    pool.stats.dispatches += active.len() as u64;
+    pool.stats.fused_kernels += encoded.fused_kernels;
+    pool.stats.fused_ops += encoded.fused_ops;
+    pool.stats.last_dispatches = active.len() as u64;
+    Ok(())
+}
 
-    // 7. Publish results; recycle intermediates.
+/// Phase 7b, publish: kept nodes become realized (and drop their inputs), the rest are consumed;
+/// arenas and intermediates' own buffers go back to the pool (queue order makes that safe).
+fn publish(
+    ctx: &Context,
+    states: &mut [MutexGuard<'_, NodeState>],
+    keep: &[bool],
+    units: &Units,
+    donated: &[Vec<Donation>],
+    buffers: Buffers,
+) {
     let weak = Arc::downgrade(&ctx.inner);
     let mut kept_ids = std::collections::HashSet::new();
-    drop(steps);
     for (i, state) in states.iter_mut().enumerate() {
         if keep[i] {
-            // Kept steps are never fused into a consumer, so each has its own unit.
-            let storages = assigned[unit_of[i]]
+            // Kept steps are never fused into a consumer, so each has its own unit, and the
+            // planner gives kept outputs whole buffers of their own.
+            let u = units.unit_of[i];
+            let storages = buffers.outs[u]
                 .iter()
-                .map(|b| {
-                    kept_ids.insert(b.id);
-                    Arc::new(Storage::new(b.clone(), weak.clone()))
+                .map(|s| {
+                    debug_assert!(s.offset == 0 && s.size.is_none());
+                    kept_ids.insert(s.buf.id);
+                    Arc::new(Storage::new(s.buf.clone(), weak.clone()))
                 })
                 .collect();
             // The donors' buffers now belong to this node: their storages must not return
             // them to the pool when the (unobservable) old nodes drop.
-            for d in &donated[unit_of[i]] {
+            for d in &donated[u] {
                 d.storage
                     .donated
                     .store(true, std::sync::atomic::Ordering::Release);
@@ -918,14 +1076,12 @@ fn realize_with(
             **state = NodeState::Consumed;
         }
     }
-    drop(states);
-    drop(units);
     release(
         ctx,
-        acquired
+        buffers
+            .acquired
             .into_iter()
             .filter(|b| !kept_ids.contains(&b.id))
             .collect(),
     );
-    Ok(())
 }
