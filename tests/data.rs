@@ -230,6 +230,66 @@ fn idx_directory_loader_names_a_missing_file() {
 }
 
 #[test]
+fn idx_file_errors_name_the_file_and_keep_the_cause_as_source() {
+    use std::error::Error as _;
+    let dir = std::env::temp_dir().join(format!("kiln-idx-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // A missing file: an io error with the path, the io::Error as its source.
+    let missing = dir.join("absent-idx3-ubyte");
+    let err = idx::read_file(&missing).unwrap_err();
+    assert!(
+        matches!(&err, kiln::Error::Io { path, .. } if *path == missing),
+        "{err:?}"
+    );
+    assert_mentions(&err.to_string(), &["cannot read", "absent-idx3-ubyte"]);
+    let io = err
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the source of a read error is the io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+
+    // A missing file in a data folder is a NotFound io error too.
+    let err = Dataset::load_idx_dir(&dir).unwrap_err();
+    let io = err
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("a missing IDX file has an io::Error source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+
+    // A damaged gzip file: a format error naming the file, the gzip error as its source.
+    let mut gz = gzip(&small_images());
+    gz.truncate(gz.len() / 2);
+    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), gz).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), small_labels()).unwrap();
+    let err = Dataset::load_idx_dir(&dir).unwrap_err();
+    match &err {
+        kiln::Error::Format {
+            format,
+            file,
+            reason,
+            ..
+        } => {
+            assert_eq!(*format, "idx");
+            assert_eq!(*file, dir.join("train-images-idx3-ubyte.gz"));
+            assert_eq!(reason, "bad gzip stream");
+        }
+        other => panic!("not a format error: {other:?}"),
+    }
+    assert_mentions(&err.to_string(), &["train-images-idx3-ubyte.gz", "gzip"]);
+    let cause = err.source().expect("a gzip failure keeps its cause");
+    assert!(cause.is::<std::io::Error>(), "{cause:?}");
+    assert!(err.to_string().ends_with(&cause.to_string()), "{err}");
+
+    // A malformed header found by kiln itself has no deeper cause.
+    let err = image_error(b"\x89PNG\r\n\x1a\n1234");
+    assert_mentions(&err, &["idx images", "bad magic"]);
+    let err = Dataset::from_idx(b"\x89PNG\r\n\x1a\n1234", &small_labels()).unwrap_err();
+    assert!(err.source().is_none(), "{err:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn encode_rejects_data_that_does_not_fit_the_dimensions() {
     assert!(idx::encode(&[2, 2], &[1, 2, 3]).is_err());
     assert!(idx::encode(&[], &[1]).is_err());
