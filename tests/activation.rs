@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::reference::activation as reference;
 use kiln::Tensor;
@@ -78,7 +78,7 @@ fn gelu_exact_and_tanh_forms_are_distinct_ops() {
 #[test]
 fn gelu_keeps_relative_accuracy_in_the_negative_tail() {
     let mut rng = Rng::new(3);
-    let x = rng.plain(200, -12.0, -2.0);
+    let x = rng.uniform_vec(200, -12.0, -2.0);
     for tanh in [false, true] {
         let got = upload(&x, &[x.len()]).gelu(tanh).unwrap();
         let want: Vec<f64> = if tanh {
@@ -173,7 +173,7 @@ fn check_gradient(
     r: impl Fn(&[f64]) -> Vec<f64>,
 ) {
     let mut rng = Rng::new(x.len() as u64);
-    let dy = rng.plain(x.len(), -1.0, 1.0);
+    let dy = rng.uniform_vec(x.len(), -1.0, 1.0);
     let t = Tensor::from_slice(ctx(), x, &[x.len()])
         .unwrap()
         .with_grad();
@@ -193,7 +193,7 @@ fn activation_gradients_match_finite_differences() {
     let mut rng = Rng::new(4);
     // Away from the kink of leaky ReLU at 0.
     let x: Vec<f32> = rng
-        .plain(41, -4.0, 4.0)
+        .uniform_vec(41, -4.0, 4.0)
         .into_iter()
         .map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })
         .collect();

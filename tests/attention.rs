@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::kernels::attention::{
     attention_variant, with_attention_variant, AttentionParams, AttentionVariant,
 };
@@ -98,7 +98,7 @@ fn data(c: &Case, seed: u64, outliers: bool) -> Data {
         if outliers {
             rng.vec(count, -1.0, 1.0)
         } else {
-            rng.plain(count, -1.0, 1.0)
+            rng.uniform_vec(count, -1.0, 1.0)
         }
     };
     let q: Vec<f32> = draw(n(c.q_shape())).iter().map(|x| x * m).collect();
@@ -261,7 +261,7 @@ fn check_backward(c: &Case, seed: u64) {
     let (q, k, v) = (q.with_grad(), k.with_grad(), v.with_grad());
     let y = q.attention(&k, &v, mask.as_ref(), &c.params()).unwrap();
     let mut rng = Rng::new(seed + 1000);
-    let dy = rng.plain(y.numel(), -1.0, 1.0);
+    let dy = rng.uniform_vec(y.numel(), -1.0, 1.0);
     let dyt = Tensor::from_slice(ctx(), &dy, y.shape()).unwrap();
     let grads = kiln::autograd::grad(&[&y], &[&dyt], &[&q, &k, &v]).unwrap();
     let m64 = x.mask.as_ref().map(|m| f64s(m));

@@ -58,11 +58,11 @@ fn unary_gradients_match_finite_differences() {
         };
         // Keep away from the kinks of abs and relu.
         let x: Vec<f32> = rng
-            .plain(37, lo, hi)
+            .uniform_vec(37, lo, hi)
             .into_iter()
             .map(|v| if v.abs() < 0.05 { v + 0.1 } else { v })
             .collect();
-        let dy = rng.plain(37, -1.0, 1.0);
+        let dy = rng.uniform_vec(37, -1.0, 1.0);
         let t = leaf(&x, &[37]);
         let got = &vjp(&t.unary(op).unwrap(), &dy, &[&t])[0];
         let want = &fd_vjp(
@@ -82,11 +82,14 @@ fn binary_gradients_reduce_over_broadcast_dims() {
     let out = broadcast_shape("test", &sa, &sb).unwrap();
     for op in BinaryOp::ALL {
         let (a, b) = match op {
-            BinaryOp::Pow => (rng.plain(15, 0.5, 2.0), rng.plain(4, -1.5, 1.5)),
-            BinaryOp::Div => (rng.plain(15, -2.0, 2.0), rng.plain(4, 0.5, 2.0)),
-            _ => (rng.plain(15, -2.0, 2.0), rng.plain(4, -2.0, 2.0)),
+            BinaryOp::Pow => (rng.uniform_vec(15, 0.5, 2.0), rng.uniform_vec(4, -1.5, 1.5)),
+            BinaryOp::Div => (rng.uniform_vec(15, -2.0, 2.0), rng.uniform_vec(4, 0.5, 2.0)),
+            _ => (
+                rng.uniform_vec(15, -2.0, 2.0),
+                rng.uniform_vec(4, -2.0, 2.0),
+            ),
         };
-        let dy = rng.plain(numel(&out), -1.0, 1.0);
+        let dy = rng.uniform_vec(numel(&out), -1.0, 1.0);
         let (ta, tb) = (leaf(&a, &sa), leaf(&b, &sb));
         let got = vjp(&ta.binary(op, &tb).unwrap(), &dy, &[&ta, &tb]);
         let want = fd_vjp(
@@ -106,8 +109,8 @@ fn scalar_op_gradients_match_finite_differences_in_both_orders() {
     let s = 1.3f32;
     for op in BinaryOp::ALL {
         for first in [false, true] {
-            let x = rng.plain(23, 0.4, 2.5);
-            let dy = rng.plain(23, -1.0, 1.0);
+            let x = rng.uniform_vec(23, 0.4, 2.5);
+            let dy = rng.uniform_vec(23, -1.0, 1.0);
             let t = leaf(&x, &[23]);
             let got = &vjp(&t.scalar_op(op, s, first).unwrap(), &dy, &[&t])[0];
             let want = &fd_vjp(
@@ -196,9 +199,9 @@ fn matmul_gradients_match_finite_differences_for_every_transpose_and_broadcast()
             vec![2, 1, m, k]
         };
         let sb = if tb { vec![3, n, k] } else { vec![3, k, n] };
-        let a = rng.plain(numel(&sa), -1.0, 1.0);
-        let b = rng.plain(numel(&sb), -1.0, 1.0);
-        let dy = rng.plain(2 * 3 * m * n, -1.0, 1.0);
+        let a = rng.uniform_vec(numel(&sa), -1.0, 1.0);
+        let b = rng.uniform_vec(numel(&sb), -1.0, 1.0);
+        let dy = rng.uniform_vec(2 * 3 * m * n, -1.0, 1.0);
         let (ta_t, tb_t) = (leaf(&a, &sa), leaf(&b, &sb));
         let y = ta_t.matmul_t(&tb_t, ta, tb).unwrap();
         assert_eq!(y.shape(), &[2, 3, m, n]);
@@ -229,9 +232,9 @@ fn matmul_gradients_match_finite_differences_for_every_transpose_and_broadcast()
 #[test]
 fn matmul_gradients_flow_through_vector_operands() {
     let mut rng = Rng::new(15);
-    let a = rng.plain(6, -1.0, 1.0);
-    let b = rng.plain(6 * 4, -1.0, 1.0);
-    let dy = rng.plain(4, -1.0, 1.0);
+    let a = rng.uniform_vec(6, -1.0, 1.0);
+    let b = rng.uniform_vec(6 * 4, -1.0, 1.0);
+    let dy = rng.uniform_vec(4, -1.0, 1.0);
     let (ta, tb) = (leaf(&a, &[6]), leaf(&b, &[6, 4]));
     let got = vjp(&ta.matmul(&tb).unwrap(), &dy, &[&ta, &tb]);
     let want = fd_vjp(
@@ -278,9 +281,9 @@ fn reduction_gradients_match_finite_differences() {
     let shape = [3usize, 4, 5];
     for op in ["sum", "mean", "max", "min"] {
         for axes in [vec![1usize], vec![0, 2], vec![0, 1, 2]] {
-            let x = rng.plain(60, -3.0, 3.0); // distinct values: no ties
+            let x = rng.uniform_vec(60, -3.0, 3.0); // distinct values: no ties
             let out_n = numel(&shape) / axes.iter().map(|&a| shape[a]).product::<usize>();
-            let dy = rng.plain(out_n, -1.0, 1.0);
+            let dy = rng.uniform_vec(out_n, -1.0, 1.0);
             let t = leaf(&x, &shape);
             let ax: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
             let y = match op {
@@ -312,7 +315,7 @@ fn max_gradient_is_split_evenly_between_ties() {
 #[test]
 fn permute_reshape_and_broadcast_gradients_route_values_back() {
     let mut rng = Rng::new(17);
-    let x = rng.plain(24, -1.0, 1.0);
+    let x = rng.uniform_vec(24, -1.0, 1.0);
     let t = leaf(&x, &[2, 3, 4]);
     let y = t
         .permute(&[2, 0, 1])
@@ -323,7 +326,7 @@ fn permute_reshape_and_broadcast_gradients_route_values_back() {
         .unwrap()
         .broadcast_to(&[4, 3, 6])
         .unwrap();
-    let dy = rng.plain(72, -1.0, 1.0);
+    let dy = rng.uniform_vec(72, -1.0, 1.0);
     let got = &vjp(&y, &dy, &[&t])[0];
     // y[a, r, b*3 + c] = x[b, c, a] for every r, so dx[b, c, a] = Σ_r dy[a, r, b*3 + c].
     let mut want = vec![0.0f64; 24];
@@ -343,10 +346,10 @@ fn permute_reshape_and_broadcast_gradients_route_values_back() {
 fn a_small_network_gets_the_gradients_of_its_f64_reference() {
     let mut rng = Rng::new(18);
     let (n, d, h) = (5, 4, 3);
-    let x = rng.plain(n * d, -1.0, 1.0);
-    let w = rng.plain(d * h, -1.0, 1.0);
-    let b = rng.plain(h, -0.5, 0.5);
-    let target = rng.plain(n * h, -1.0, 1.0);
+    let x = rng.uniform_vec(n * d, -1.0, 1.0);
+    let w = rng.uniform_vec(d * h, -1.0, 1.0);
+    let b = rng.uniform_vec(h, -0.5, 0.5);
+    let target = rng.uniform_vec(n * h, -1.0, 1.0);
     let (tx, tw, tb) = (leaf(&x, &[n, d]), leaf(&w, &[d, h]), leaf(&b, &[h]));
     let tt = Tensor::from_slice(ctx(), &target, &[n, h]).unwrap();
     let loss = tx
@@ -425,10 +428,10 @@ fn forward_and_backward_realize_in_one_submission() {
     let own = kiln::Context::new().unwrap();
     let ctx = &own;
     let mut rng = Rng::new(19);
-    let w = Tensor::from_slice(ctx, &rng.plain(64 * 32, -1.0, 1.0), &[64, 32])
+    let w = Tensor::from_slice(ctx, &rng.uniform_vec(64 * 32, -1.0, 1.0), &[64, 32])
         .unwrap()
         .with_grad();
-    let x = Tensor::from_slice(ctx, &rng.plain(16 * 64, -1.0, 1.0), &[16, 64]).unwrap();
+    let x = Tensor::from_slice(ctx, &rng.uniform_vec(16 * 64, -1.0, 1.0), &[16, 64]).unwrap();
     let loss = x.matmul(&w).unwrap().relu().unwrap().mean_all().unwrap();
     let one = Tensor::ones(ctx, &[]).unwrap();
     let gw = grad(&[&loss], &[&one], &[&w]).unwrap().remove(0).unwrap();

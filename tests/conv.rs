@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::kernels::conv::{with_conv_variant, Conv2dParams, ConvTranspose2dParams, ConvVariant};
 use kiln::reference::conv as reference;
@@ -50,8 +50,8 @@ fn data(xs: [usize; 4], ws: [usize; 4], m: usize, seed: u64) -> (Vec<f32>, Vec<f
     let mut rng = Rng::new(seed);
     (
         rng.vec(numel(xs), -1.0, 1.0),
-        rng.plain(numel(ws), -1.0, 1.0),
-        rng.plain(m, -1.0, 1.0),
+        rng.uniform_vec(numel(ws), -1.0, 1.0),
+        rng.uniform_vec(m, -1.0, 1.0),
     )
 }
 
@@ -284,15 +284,15 @@ fn check_conv_grad(xs: [usize; 4], ws: [usize; 4], with_bias: bool, p: &Conv2dPa
     let mut rng = Rng::new(seed);
     let m = ws[0];
     let (x, w, b) = (
-        rng.plain(numel(xs), -1.0, 1.0),
-        rng.plain(numel(ws), -1.0, 1.0),
-        rng.plain(m, -1.0, 1.0),
+        rng.uniform_vec(numel(xs), -1.0, 1.0),
+        rng.uniform_vec(numel(ws), -1.0, 1.0),
+        rng.uniform_vec(m, -1.0, 1.0),
     );
     let xt = Tensor::from_slice(ctx, &x, &xs).unwrap().with_grad();
     let wt = Tensor::from_slice(ctx, &w, &ws).unwrap().with_grad();
     let bt = Tensor::from_slice(ctx, &b, &[m]).unwrap().with_grad();
     let y = xt.conv2d(&wt, with_bias.then_some(&bt), p).unwrap();
-    let dy = rng.plain(y.numel(), -1.0, 1.0);
+    let dy = rng.uniform_vec(y.numel(), -1.0, 1.0);
     let mut wrt = vec![&xt, &wt];
     let mut inputs = vec![f64s(&x), f64s(&w)];
     if with_bias {
@@ -328,9 +328,9 @@ fn check_convt_grad(
     let mut rng = Rng::new(seed);
     let m = ws[1] * p.groups;
     let (x, w, b) = (
-        rng.plain(numel(xs), -1.0, 1.0),
-        rng.plain(numel(ws), -1.0, 1.0),
-        rng.plain(m, -1.0, 1.0),
+        rng.uniform_vec(numel(xs), -1.0, 1.0),
+        rng.uniform_vec(numel(ws), -1.0, 1.0),
+        rng.uniform_vec(m, -1.0, 1.0),
     );
     let xt = Tensor::from_slice(ctx, &x, &xs).unwrap().with_grad();
     let wt = Tensor::from_slice(ctx, &w, &ws).unwrap().with_grad();
@@ -338,7 +338,7 @@ fn check_convt_grad(
     let y = xt
         .conv_transpose2d(&wt, with_bias.then_some(&bt), p)
         .unwrap();
-    let dy = rng.plain(y.numel(), -1.0, 1.0);
+    let dy = rng.uniform_vec(y.numel(), -1.0, 1.0);
     let mut wrt = vec![&xt, &wt];
     let mut inputs = vec![f64s(&x), f64s(&w)];
     if with_bias {
@@ -445,8 +445,8 @@ fn conv2d_gradients_reach_a_loss_through_backward() {
     let ctx = ctx();
     let mut rng = Rng::new(400);
     let (xs, ws) = ([1, 2, 4, 4], [2, 2, 3, 3]);
-    let x = rng.plain(numel(xs), -1.0, 1.0);
-    let w = rng.plain(numel(ws), -1.0, 1.0);
+    let x = rng.uniform_vec(numel(xs), -1.0, 1.0);
+    let w = rng.uniform_vec(numel(ws), -1.0, 1.0);
     let xt = Tensor::from_slice(ctx, &x, &xs).unwrap();
     let wt = Tensor::from_slice(ctx, &w, &ws).unwrap().with_grad();
     let p = Conv2dParams::same([3, 3]);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::reference::cross_entropy as reference;
 use kiln::{Error, Tensor};
@@ -27,7 +27,7 @@ fn case(shape: &[usize], weighted: bool, seed: u64) -> Case {
         labels: (0..positions)
             .map(|_| (rng.next_u64() % classes as u64) as i32)
             .collect(),
-        weights: weighted.then(|| rng.plain(classes, 0.2, 2.0)),
+        weights: weighted.then(|| rng.uniform_vec(classes, 0.2, 2.0)),
     }
 }
 
@@ -157,7 +157,7 @@ fn check_gradient(c: &Case, upstream_loss: f32, upstream_log_prob: bool) {
     let mut rng = Rng::new(99);
     let n = c.scores.len();
     let u_lp = if upstream_log_prob {
-        rng.plain(n, -1.0, 1.0)
+        rng.uniform_vec(n, -1.0, 1.0)
     } else {
         vec![0.0; n]
     };

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, Rng};
+use common::{assert_close, ctx, Rng, RngExt};
 use kiln::reference::elementwise as reference;
 use kiln::{BinaryOp, Tensor, UnaryOp};
 
@@ -25,7 +25,7 @@ fn unary_ops_match_reference_on_odd_sizes() {
     for op in UnaryOp::ALL {
         for n in SIZES {
             let (lo, hi) = domain(op);
-            let x = rng.plain(n, lo, hi);
+            let x = rng.uniform_vec(n, lo, hi);
             let t = Tensor::from_slice(ctx, &x, &[n]).unwrap();
             let got = t.unary(op).unwrap().to_vec::<f32>().unwrap();
             let want = reference::unary(op, &x);
@@ -57,8 +57,11 @@ fn binary_case(op: BinaryOp, a_shape: &[usize], b_shape: &[usize], seed: u64) {
     let an: usize = a_shape.iter().product();
     let bn: usize = b_shape.iter().product();
     let (a, b) = match op {
-        BinaryOp::Pow => (rng.plain(an, 0.1, 3.0), rng.plain(bn, -2.0, 2.0)),
-        BinaryOp::Div => (rng.vec(an, -5.0, 5.0), rng.plain(bn, 0.5, 3.0)),
+        BinaryOp::Pow => (
+            rng.uniform_vec(an, 0.1, 3.0),
+            rng.uniform_vec(bn, -2.0, 2.0),
+        ),
+        BinaryOp::Div => (rng.vec(an, -5.0, 5.0), rng.uniform_vec(bn, 0.5, 3.0)),
         _ => (rng.vec(an, -5.0, 5.0), rng.vec(bn, -5.0, 5.0)),
     };
     let ta = Tensor::from_slice(ctx, &a, a_shape).unwrap();
@@ -122,7 +125,7 @@ fn scalar_ops_match_reference_both_ways() {
     let mut rng = Rng::new(7);
     for op in BinaryOp::ALL {
         for n in [1usize, 300, 1025] {
-            let x = rng.plain(n, 0.2, 4.0);
+            let x = rng.uniform_vec(n, 0.2, 4.0);
             let t = Tensor::from_slice(ctx, &x, &[n]).unwrap();
             let s = 1.75f32;
             for first in [false, true] {
@@ -183,7 +186,7 @@ fn a_large_dispatch_is_split_over_two_grid_dimensions() {
     let ctx = ctx();
     let n = 65_535 * 256 + 1000;
     let mut rng = Rng::new(3);
-    let x = rng.plain(n, -1.0, 1.0);
+    let x = rng.uniform_vec(n, -1.0, 1.0);
     let t = Tensor::from_slice(ctx, &x, &[n]).unwrap();
     let got = t.mul_scalar(2.0).unwrap().to_vec::<f32>().unwrap();
     for i in [0, 1, 65_535 * 256 - 1, 65_535 * 256, n - 1] {

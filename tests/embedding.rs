@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::reference::embedding as reference;
 use kiln::{DType, Error, Tensor};

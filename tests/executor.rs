@@ -17,7 +17,7 @@ fn own_ctx() -> Context {
 }
 
 fn upload(ctx: &Context, n: usize, seed: u64) -> (Vec<f32>, Tensor) {
-    let v = Rng::new(seed).plain(n, -1.0, 1.0);
+    let v = Rng::new(seed).uniform_vec(n, -1.0, 1.0);
     let t = Tensor::from_slice(ctx, &v, &[n]).unwrap();
     (v, t)
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_close, f64s, fd_vjp, Rng};
+use common::{assert_close, f64s, fd_vjp, Rng, RngExt};
 use kiln::executor::FUSION_MAX_OPS;
 use kiln::reference::elementwise::{binary_value, unary_value};
 use kiln::{BinaryOp, Context, Tensor, UnaryOp};
@@ -113,7 +113,7 @@ fn random_mixed_chains_match_the_f64_reference_and_the_unfused_result() {
     ] {
         let mut rng = Rng::new(seed);
         let xv = rng.vec(n, -1.0, 1.0);
-        let inv: Vec<Vec<f32>> = (0..3).map(|_| rng.plain(n, -1.0, 1.0)).collect();
+        let inv: Vec<Vec<f32>> = (0..3).map(|_| rng.uniform_vec(n, -1.0, 1.0)).collect();
         let ops = random_chain(&mut rng, len, inv.len());
         let want = reference_chain(&xv, &inv, &ops);
         let mut results = Vec::new();
@@ -154,8 +154,8 @@ fn a_chain_longer_than_the_per_kernel_cap_is_split_and_still_correct() {
     let n = 1031;
     let ops = 2 * FUSION_MAX_OPS + 5;
     let mut rng = Rng::new(10);
-    let xv = rng.plain(n, -1.0, 1.0);
-    let yv = rng.plain(n, -1e-2, 1e-2);
+    let xv = rng.uniform_vec(n, -1.0, 1.0);
+    let yv = rng.uniform_vec(n, -1e-2, 1e-2);
     let x = Tensor::from_slice(&ctx, &xv, &[n]).unwrap();
     let y = Tensor::from_slice(&ctx, &yv, &[n]).unwrap();
     ctx.synchronize().unwrap();
@@ -195,7 +195,7 @@ fn groups_needing_more_than_seven_inputs_are_split() {
     let ctx = own_ctx(true);
     let n = 300;
     let mut rng = Rng::new(20);
-    let vals: Vec<Vec<f32>> = (0..16).map(|_| rng.plain(n, -1.0, 1.0)).collect();
+    let vals: Vec<Vec<f32>> = (0..16).map(|_| rng.uniform_vec(n, -1.0, 1.0)).collect();
     let xs: Vec<Tensor> = vals
         .iter()
         .map(|v| Tensor::from_slice(&ctx, v, &[n]).unwrap())
@@ -287,7 +287,7 @@ fn groups_needing_more_than_seven_inputs_are_split() {
 fn more_scalars_than_the_parameter_block_holds_split_the_group() {
     let ctx = own_ctx(true);
     let n = 77;
-    let xv = Rng::new(30).plain(n, -1.0, 1.0);
+    let xv = Rng::new(30).uniform_vec(n, -1.0, 1.0);
     let x = Tensor::from_slice(&ctx, &xv, &[n]).unwrap();
     ctx.synchronize().unwrap();
     let scales: Vec<f32> = (0..100).map(|k| 1.0 + (k as f32 - 50.0) * 1e-4).collect();
@@ -322,7 +322,7 @@ fn held_intermediates_and_shared_producers_keep_their_values() {
     let n = 333;
     let mut rng = Rng::new(40);
     let xv = rng.vec(n, -1.0, 1.0);
-    let yv = rng.plain(n, -1.0, 1.0);
+    let yv = rng.uniform_vec(n, -1.0, 1.0);
     let x = Tensor::from_slice(&ctx, &xv, &[n]).unwrap();
     let y = Tensor::from_slice(&ctx, &yv, &[n]).unwrap();
     ctx.synchronize().unwrap();
@@ -371,10 +371,10 @@ fn broadcast_inputs_and_reshaped_views_fuse_into_one_kernel() {
     let n = b * m * k;
     let mut rng = Rng::new(50);
     let xv = rng.vec(n, -1.0, 1.0);
-    let rowv = rng.plain(m, -1.0, 1.0); // (m, 1)
-    let midv = rng.plain(b * k, -1.0, 1.0); // (b, 1, k)
-    let biasv = rng.plain(k, -1.0, 1.0); // (k)
-    let onev = rng.plain(1, -1.0, 1.0); // (1)
+    let rowv = rng.uniform_vec(m, -1.0, 1.0); // (m, 1)
+    let midv = rng.uniform_vec(b * k, -1.0, 1.0); // (b, 1, k)
+    let biasv = rng.uniform_vec(k, -1.0, 1.0); // (k)
+    let onev = rng.uniform_vec(1, -1.0, 1.0); // (1)
     let x = Tensor::from_slice(&ctx, &xv, &[b, m, k]).unwrap();
     let row = Tensor::from_slice(&ctx, &rowv, &[m, 1]).unwrap();
     let mid = Tensor::from_slice(&ctx, &midv, &[b, 1, k]).unwrap();
@@ -429,8 +429,8 @@ fn a_second_realization_of_the_same_structure_creates_no_pipelines() {
     let ctx = own_ctx(true);
     let build = |n: usize, seed: u64, s: f32| -> (Tensor, Vec<f64>) {
         let mut rng = Rng::new(seed);
-        let xv = rng.plain(n, -1.0, 1.0);
-        let wv = rng.plain(n, -1.0, 1.0);
+        let xv = rng.uniform_vec(n, -1.0, 1.0);
+        let wv = rng.uniform_vec(n, -1.0, 1.0);
         let x = Tensor::from_slice(&ctx, &xv, &[n]).unwrap();
         let w = Tensor::from_slice(&ctx, &wv, &[n]).unwrap();
         let y = x
@@ -474,9 +474,9 @@ fn gradients_through_a_fused_region_match_finite_differences() {
     let (rows, cols) = (3usize, 11usize);
     let n = rows * cols;
     let mut rng = Rng::new(70);
-    let xv = rng.plain(n, -1.0, 1.0);
-    let wv = rng.plain(cols, -1.0, 1.0);
-    let dyv = rng.plain(n, -1.0, 1.0);
+    let xv = rng.uniform_vec(n, -1.0, 1.0);
+    let wv = rng.uniform_vec(cols, -1.0, 1.0);
+    let dyv = rng.uniform_vec(n, -1.0, 1.0);
     let x = Tensor::from_slice(&ctx, &xv, &[rows, cols])
         .unwrap()
         .with_grad();
@@ -530,7 +530,7 @@ fn gradients_through_a_fused_region_match_finite_differences() {
 #[test]
 fn fusion_can_be_turned_off_per_context() {
     let ctx = own_ctx(true);
-    let x = Tensor::from_slice(&ctx, &Rng::new(80).plain(100, -1.0, 1.0), &[100]).unwrap();
+    let x = Tensor::from_slice(&ctx, &Rng::new(80).uniform_vec(100, -1.0, 1.0), &[100]).unwrap();
     for (on, want) in [(true, 1), (false, 10)] {
         ctx.set_fusion(on);
         assert_eq!(ctx.fusion(), on);
@@ -550,9 +550,9 @@ fn activation_chains_and_their_gradients_fuse_and_match_the_reference() {
     let unfused = own_ctx(false);
     let n = 301;
     let mut rng = Rng::new(90);
-    let xv = rng.plain(n, -3.0, 3.0);
-    let yv = rng.plain(n, -1.0, 1.0);
-    let dyv = rng.plain(n, -1.0, 1.0);
+    let xv = rng.uniform_vec(n, -3.0, 3.0);
+    let yv = rng.uniform_vec(n, -1.0, 1.0);
+    let dyv = rng.uniform_vec(n, -1.0, 1.0);
     let reference = |xs: &[Vec<f64>]| -> Vec<f64> {
         let a: Vec<f64> = gelu(&xs[0], false).iter().map(|v| v * 0.8).collect();
         let b: Vec<f64> = leaky_relu(&a, 0.1)

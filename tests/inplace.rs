@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close, f64s, Rng};
+use common::{assert_close, f64s, Rng, RngExt};
 use kiln::kernels::optim::{adam, sgd, sgd_momentum, AdamConfig};
 use kiln::reference::optim as reference;
 use kiln::{Context, Tensor};

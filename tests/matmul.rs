@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::kernels::matmul::{with_matmul_variant, MatmulVariant};
 use kiln::reference::matmul as reference;
 use kiln::{Error, Tensor};
@@ -31,7 +31,10 @@ fn check(a_shape: &[usize], b_shape: &[usize], ta: bool, tb: bool, plain: bool, 
         b_shape.iter().product::<usize>(),
     );
     let (a, b) = if plain {
-        (rng.plain(an, -1.0, 1.0), rng.plain(bn, -1.0, 1.0))
+        (
+            rng.uniform_vec(an, -1.0, 1.0),
+            rng.uniform_vec(bn, -1.0, 1.0),
+        )
     } else {
         (rng.vec(an, -1.0, 1.0), rng.vec(bn, -1.0, 1.0))
     };
@@ -208,9 +211,9 @@ fn matmul_result_feeds_further_ops() {
     let ctx = ctx();
     let mut rng = Rng::new(600);
     let (a, b, d) = (
-        rng.plain(9 * 20, -1.0, 1.0),
-        rng.plain(20 * 11, -1.0, 1.0),
-        rng.plain(11 * 6, -1.0, 1.0),
+        rng.uniform_vec(9 * 20, -1.0, 1.0),
+        rng.uniform_vec(20 * 11, -1.0, 1.0),
+        rng.uniform_vec(11 * 6, -1.0, 1.0),
     );
     let ta = Tensor::from_slice(ctx, &a, &[9, 20]).unwrap();
     let tb = Tensor::from_slice(ctx, &b, &[20, 11]).unwrap();
@@ -391,9 +394,9 @@ fn every_matmul_variant_has_the_reference_gradients() {
             let ctx = ctx();
             let mut rng = Rng::new(1000 + 10 * v as u64 + j as u64);
             let (a_shape, b_shape) = (stored(&[2], m, k, ta), stored(&[], k, n, tb));
-            let a = rng.plain(2 * m * k, -1.0, 1.0);
-            let b = rng.plain(k * n, -1.0, 1.0);
-            let g = rng.plain(2 * m * n, -1.0, 1.0);
+            let a = rng.uniform_vec(2 * m * k, -1.0, 1.0);
+            let b = rng.uniform_vec(k * n, -1.0, 1.0);
+            let g = rng.uniform_vec(2 * m * n, -1.0, 1.0);
             let (ga, gb) = with_matmul_variant(variant, || {
                 let at = Tensor::from_slice(ctx, &a, &a_shape).unwrap().with_grad();
                 let bt = Tensor::from_slice(ctx, &b, &b_shape).unwrap().with_grad();

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, Rng};
+use common::{assert_close, ctx, Rng, RngExt};
 use kiln::kernels::matmul_f16::{cooperative_support, F16Kernel};
 use kiln::{Error, Tensor};
 
@@ -112,7 +112,7 @@ fn casts_to_f16_and_back_round_like_the_host_reference() {
     x.extend([
         70000.0, -1e6, 65504.0, 65519.0, 6e-5, -3e-6, 1e-8, 0.0, -0.0, 1.0009766,
     ]);
-    x.extend(rng.plain(257, -1.0, 1.0).iter().map(|v| v * 1e-5));
+    x.extend(rng.uniform_vec(257, -1.0, 1.0).iter().map(|v| v * 1e-5));
     let n = x.len();
     let t = Tensor::from_slice(ctx(), &x, &[n]).unwrap();
     let h = t.to_f16().unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::reference::norm as reference;
 use kiln::{Error, Tensor};
@@ -30,8 +30,8 @@ fn layer_norm_case(shape: &[usize], axis: isize, scale: bool, bias: bool, eps: f
     let a = resolve(axis, shape.len());
     let k: usize = shape[a..].iter().product();
     let x = rng.vec(n, -3.0, 3.0);
-    let s = rng.plain(k, 0.5, 1.5);
-    let b = rng.plain(k, -1.0, 1.0);
+    let s = rng.uniform_vec(k, 0.5, 1.5);
+    let b = rng.uniform_vec(k, -1.0, 1.0);
     let st = upload(&s, &shape[a..]);
     let bt = upload(&b, &shape[a..]);
     let y = upload(&x, shape)
@@ -89,7 +89,7 @@ fn layer_norm_keeps_the_variance_of_offset_rows() {
     let mut rng = Rng::new(30);
     for shape in [[6usize, 50], [3, 500]] {
         let x: Vec<f32> = rng
-            .plain(shape[0] * shape[1], -1.0, 1.0)
+            .uniform_vec(shape[0] * shape[1], -1.0, 1.0)
             .into_iter()
             .map(|v| v + 1000.0)
             .collect();
@@ -123,10 +123,10 @@ fn check_layer_norm_gradient(shape: &[usize], axis: isize, scale: bool, bias: bo
     let n: usize = shape.iter().product();
     let a = resolve(axis, shape.len());
     let k: usize = shape[a..].iter().product();
-    let x = rng.plain(n, -2.0, 2.0);
-    let s = rng.plain(k, 0.5, 1.5);
-    let b = rng.plain(k, -1.0, 1.0);
-    let dy = rng.plain(n, -1.0, 1.0);
+    let x = rng.uniform_vec(n, -2.0, 2.0);
+    let s = rng.uniform_vec(k, 0.5, 1.5);
+    let b = rng.uniform_vec(k, -1.0, 1.0);
+    let dy = rng.uniform_vec(n, -1.0, 1.0);
     let xt = upload(&x, shape).with_grad();
     let st = upload(&s, &shape[a..]).with_grad();
     let bt = upload(&b, &shape[a..]).with_grad();
@@ -205,10 +205,10 @@ fn bn(shape: &[usize], seed: u64) -> Bn {
     Bn {
         shape: shape.to_vec(),
         x: rng.vec(n, -3.0, 3.0),
-        scale: rng.plain(c, 0.5, 1.5),
-        bias: rng.plain(c, -1.0, 1.0),
-        mean: rng.plain(c, -1.0, 1.0),
-        var: rng.plain(c, 0.2, 2.0),
+        scale: rng.uniform_vec(c, 0.5, 1.5),
+        bias: rng.uniform_vec(c, -1.0, 1.0),
+        mean: rng.uniform_vec(c, -1.0, 1.0),
+        var: rng.uniform_vec(c, 0.2, 2.0),
     }
 }
 
@@ -344,7 +344,7 @@ fn batch_norm_train_keeps_the_variance_of_offset_channels() {
     for shape in [[8usize, 2, 6], [4, 3, 100]] {
         let n: usize = shape.iter().product();
         let x: Vec<f32> = rng
-            .plain(n, -1.0, 1.0)
+            .uniform_vec(n, -1.0, 1.0)
             .into_iter()
             .map(|v| v + 1000.0)
             .collect();
@@ -421,8 +421,8 @@ fn batch_norm_refuses_bad_arguments() {
 fn check_batch_norm_gradient(shape: &[usize], train: bool, seed: u64) {
     let b = bn(shape, seed);
     let mut rng = Rng::new(seed + 1000);
-    let x: Vec<f32> = rng.plain(b.x.len(), -2.0, 2.0);
-    let dy = rng.plain(x.len(), -1.0, 1.0);
+    let x: Vec<f32> = rng.uniform_vec(b.x.len(), -2.0, 2.0);
+    let dy = rng.uniform_vec(x.len(), -1.0, 1.0);
     let xt = upload(&x, shape).with_grad();
     let st = b.per_channel(&b.scale).with_grad();
     let bt = b.per_channel(&b.bias).with_grad();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, Rng};
+use common::{assert_close, ctx, f64s, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::kernels::optim::{
     adagrad_onnx, adam, adam_onnx, momentum_onnx, sgd, sgd_momentum, AdamConfig, MomentumMode,
@@ -47,8 +47,8 @@ fn onnx_adam_matches_reference_over_steps_from_t0() {
         for shape in SHAPES {
             let n: usize = shape.iter().product();
             let mut x = tensor(&rng.vec(n, -2.0, 2.0), shape);
-            let mut v = tensor(&rng.plain(n, -0.1, 0.1), shape);
-            let h0: Vec<f32> = rng.plain(n, 0.0, 0.1);
+            let mut v = tensor(&rng.uniform_vec(n, -0.1, 0.1), shape);
+            let h0: Vec<f32> = rng.uniform_vec(n, 0.0, 0.1);
             let mut h = tensor(&h0, shape);
             for t in 0..4i64 {
                 let r = 0.01f32 * (1.0 + t as f32);
@@ -107,7 +107,7 @@ fn onnx_momentum_matches_reference_in_both_modes_over_steps() {
             for shape in SHAPES {
                 let n: usize = shape.iter().product();
                 let mut x = tensor(&rng.vec(n, -2.0, 2.0), shape);
-                let mut v = tensor(&rng.plain(n, -0.5, 0.5), shape);
+                let mut v = tensor(&rng.uniform_vec(n, -0.5, 0.5), shape);
                 for t in 0..4i64 {
                     let r = 0.05f32;
                     let (g, gh) = gradient(&mut rng, n, shape);
@@ -143,7 +143,7 @@ fn onnx_adagrad_matches_reference_with_decay_over_steps() {
         for shape in SHAPES {
             let n: usize = shape.iter().product();
             let mut x = tensor(&rng.vec(n, -2.0, 2.0), shape);
-            let mut h = tensor(&rng.plain(n, 0.0, 1.0), shape);
+            let mut h = tensor(&rng.uniform_vec(n, 0.0, 1.0), shape);
             for t in 0..4i64 {
                 let r = 0.05f32;
                 let (g, gh) = gradient(&mut rng, n, shape);

@@ -6,7 +6,7 @@
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
 mod common;
 
-use common::{assert_close, ctx, Rng};
+use common::{assert_close, ctx, Rng, RngExt};
 use kiln::reference::permute as reference;
 use kiln::Tensor;
 

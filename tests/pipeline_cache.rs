@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{assert_close, Rng};
+use common::{assert_close, Rng, RngExt};
 use kiln::{Context, ContextOptions, Tensor};
 
 fn cache_dir(name: &str) -> PathBuf {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::kernels::pool::Pool2dParams;
 use kiln::reference::pool as reference;
@@ -397,7 +397,7 @@ fn max_pool_gradients_match_finite_differences_with_overlapping_windows() {
         let x = distinct(&mut rng, n);
         let t = upload(&x, shape).with_grad();
         let y = t.max_pool2d(&p).unwrap();
-        let dy = rng.plain(y.numel(), -1.0, 1.0);
+        let dy = rng.uniform_vec(y.numel(), -1.0, 1.0);
         let got = vjp(&y, &dy, &t);
         let want = &fd_vjp(
             |xs| reference::max_pool2d(&xs[0], shape, &p).0,
@@ -417,10 +417,10 @@ fn avg_pool_gradients_match_finite_differences_for_both_divisors() {
     for mut p in grad_configs() {
         for include in [false, true] {
             p.count_include_pad = include;
-            let x = rng.plain(n, -2.0, 2.0);
+            let x = rng.uniform_vec(n, -2.0, 2.0);
             let t = upload(&x, shape).with_grad();
             let y = t.avg_pool2d(&p).unwrap();
-            let dy = rng.plain(y.numel(), -1.0, 1.0);
+            let dy = rng.uniform_vec(y.numel(), -1.0, 1.0);
             let got = vjp(&y, &dy, &t);
             let want = &fd_vjp(
                 |xs| reference::avg_pool2d(&xs[0], shape, &p).0,
@@ -438,10 +438,10 @@ fn global_avg_pool_gradient_matches_finite_differences() {
     let mut rng = Rng::new(9);
     for shape in [[2, 3, 5, 7], [1, 2, 1, 1]] {
         let n: usize = shape.iter().product();
-        let x = rng.plain(n, -2.0, 2.0);
+        let x = rng.uniform_vec(n, -2.0, 2.0);
         let t = upload(&x, shape).with_grad();
         let y = t.global_avg_pool2d().unwrap();
-        let dy = rng.plain(y.numel(), -1.0, 1.0);
+        let dy = rng.uniform_vec(y.numel(), -1.0, 1.0);
         let got = vjp(&y, &dy, &t);
         let want = &fd_vjp(
             |xs| reference::global_avg_pool2d(&xs[0], shape).0,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::kernels::recurrent::{self, RecurrentOutput};
 use kiln::reference::recurrent::{self as reference, Dims};
@@ -71,7 +71,7 @@ impl Case {
         let x = if outliers {
             rng.vec(s * b * i, -1.0, 1.0)
         } else {
-            rng.plain(s * b * i, -1.0, 1.0)
+            rng.uniform_vec(s * b * i, -1.0, 1.0)
         };
         let wi = 1.5 / (i as f32).sqrt();
         let wh = 1.5 / (h as f32).sqrt();
@@ -80,11 +80,11 @@ impl Case {
             d,
             opts,
             x,
-            w: rng.plain(gh * i, -wi, wi),
-            r: rng.plain(gh * h, -wh, wh),
-            b: rng.plain(2 * gh, -0.5, 0.5),
-            h0: rng.plain(b * h, -0.9, 0.9),
-            c0: rng.plain(b * h, -1.5, 1.5),
+            w: rng.uniform_vec(gh * i, -wi, wi),
+            r: rng.uniform_vec(gh * h, -wh, wh),
+            b: rng.uniform_vec(2 * gh, -0.5, 0.5),
+            h0: rng.uniform_vec(b * h, -0.9, 0.9),
+            c0: rng.uniform_vec(b * h, -1.5, 1.5),
         }
     }
 
@@ -305,9 +305,12 @@ fn check_gradients(case: &Case, with_state_upstream: bool, seed: u64) {
         .collect();
     let out = case.gpu(&ts);
     let mut rng = Rng::new(seed);
-    let dy = rng.plain(s * b * h, -1.0, 1.0);
+    let dy = rng.uniform_vec(s * b * h, -1.0, 1.0);
     let (dh, dc) = if with_state_upstream {
-        (rng.plain(b * h, -1.0, 1.0), rng.plain(b * h, -1.0, 1.0))
+        (
+            rng.uniform_vec(b * h, -1.0, 1.0),
+            rng.uniform_vec(b * h, -1.0, 1.0),
+        )
     } else {
         (vec![0.0; b * h], vec![0.0; b * h])
     };

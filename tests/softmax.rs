@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, f64s, fd_vjp, Rng};
+use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
 use kiln::kernels::softmax::softmax_uses_small_path;
 use kiln::reference::softmax as reference;
@@ -164,8 +164,8 @@ fn softmax_refuses_an_axis_out_of_range() {
 fn check_gradient(shape: &[usize], axis: isize, log: bool, seed: u64) {
     let mut rng = Rng::new(seed);
     let n: usize = shape.iter().product();
-    let x = rng.plain(n, -3.0, 3.0);
-    let dy = rng.plain(n, -1.0, 1.0);
+    let x = rng.uniform_vec(n, -3.0, 3.0);
+    let dy = rng.uniform_vec(n, -1.0, 1.0);
     let t = Tensor::from_slice(ctx(), &x, shape).unwrap().with_grad();
     let y = if log {
         t.log_softmax(axis).unwrap()
