@@ -3,7 +3,7 @@
 //! odd sizes and batches; gradients of input, weight and bias against finite differences;
 //! error messages.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

@@ -1,7 +1,7 @@
 //! Fused optimizer updates against their f64 references (ONNX training-domain and PyTorch
 //! semantics), step after step, plus argument errors and loss-decreases checks.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, Rng, RngExt};
 use kiln::autograd::grad;

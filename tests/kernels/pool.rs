@@ -3,7 +3,7 @@
 //! gradient against central finite differences of the f64 reference, the tie rule, padding-only
 //! windows, and argument errors.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

@@ -2,7 +2,7 @@
 //! reference: (N, C) and (N, C, d…) layouts, with and without class weights, the log_prob
 //! output, ignored labels, shape errors, and the gradient with respect to the scores.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

@@ -3,7 +3,7 @@
 //! otherwise. Either way the values are the f64 reference's; held handles and later readers
 //! of the old values always see them unchanged.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, f64s, Rng, RngExt};
 use kiln::kernels::optim::{adam, sgd, sgd_momentum, AdamConfig};

@@ -2,7 +2,7 @@
 //! (seed, index), inference identity, and the gradient (same mask) against the reference and
 //! finite differences.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

@@ -2,7 +2,7 @@
 //! finite differences predict, a resumed run is bit-identical, memory stays flat over many
 //! steps, and the metrics and checkpoints behave.
 
-mod common;
+use crate::common;
 
 use common::ctx;
 use kiln::autograd::grad;

@@ -1,7 +1,7 @@
 //! Philox4x32-10 random tensors: known-answer vectors for the host Philox, the GPU against the
 //! host reference, reproducibility, and the statistics of large samples.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx};
 use kiln::reference::random as reference;

@@ -3,7 +3,7 @@
 //! context then compiles from scratch). On adapters without `PIPELINE_CACHE` (GL) there is no
 //! cache and saving writes nothing.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //!
 //! Tests that read counters open their own context so parallel tests cannot disturb them.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, f64s, fd_vjp, Rng, RngExt};
 use kiln::executor::FUSION_MAX_OPS;

@@ -2,7 +2,7 @@
 //! with and without the optional inputs, a longer sequence, and every input's gradient against
 //! finite differences.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

@@ -8,7 +8,7 @@
 //! (`KILN_EXPERIMENTAL_COOP=1` on an adapter offering 16x16x16 f16 -> f32 cooperative
 //! matrices); elsewhere its test checks the error that names the missing piece.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, Rng, RngExt};
 use kiln::kernels::matmul_f16::{cooperative_support, F16Kernel};

@@ -2,7 +2,7 @@
 //! with an error that names the file and the reason, and whose `source()` is the underlying
 //! cause (the io error, or the safetensors decoder's error).
 
-mod common;
+use crate::common;
 
 use std::error::Error as _;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Unary, binary (broadcasting), scalar and fill kernels against the f64 reference.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, Rng, RngExt};
 use kiln::reference::elementwise as reference;

@@ -4,7 +4,7 @@
 
 // common's `!(err <= tol)` is deliberate: it fails on NaN.
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, Rng, RngExt};
 use kiln::kernels::reduce::{uses_small_path, ReduceOp, SMALL_REDUCTION};

@@ -3,7 +3,7 @@
 // Tests unwrap: a failure should stop the test with the error, which is what unwrap does.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::kernels::matmul::{with_matmul_variant, MatmulVariant};

@@ -2,7 +2,7 @@
 //! differences of an f64 reference, broadcasting reductions, accumulation, no-grad mode, and
 //! the whole forward + backward realized in one submission.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng};
 use kiln::autograd::{grad, no_grad};

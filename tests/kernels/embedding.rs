@@ -2,7 +2,7 @@
 //! indices, the deterministic weight gradient (repeated indices accumulate) against the
 //! reference and finite differences, and errors.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

@@ -1,7 +1,7 @@
 //! Leaky ReLU, GELU (exact and tanh form) and erf against the f64 reference, forward and
 //! backward (central finite differences).
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

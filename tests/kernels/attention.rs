@@ -1,6 +1,6 @@
 //! Fused attention (forward and backward) against the f64 reference and finite differences.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::kernels::attention::{

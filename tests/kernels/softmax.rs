@@ -2,7 +2,7 @@
 //! paths (invocation per row, workgroup per row), contiguous and strided rows, extreme inputs,
 //! and gradients against finite differences.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

@@ -2,7 +2,7 @@
 //! references: forward on both kernel paths, running statistics, argument errors, and every
 //! gradient against finite differences.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;

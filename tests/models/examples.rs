@@ -1,14 +1,14 @@
 //! Each example, run briefly: it trains, and what it learns is better than where it started.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/seed_cnn.rs"]
+#[path = "../../examples/seed_cnn.rs"]
 mod seed_cnn;
 
-#[path = "../examples/lstm_sine.rs"]
+#[path = "../../examples/lstm_sine.rs"]
 mod lstm_sine;
 
-#[path = "../examples/attention_reverse.rs"]
+#[path = "../../examples/attention_reverse.rs"]
 mod attention_reverse;
 
 #[test]

@@ -4,7 +4,7 @@
 //! Tests that read memory counters open their own context so other tests running in parallel
 //! threads cannot disturb the numbers.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, Rng};
 use kiln::{Context, DType, Error, Tensor};
