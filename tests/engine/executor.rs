@@ -25,7 +25,7 @@ fn upload(ctx: &Context, n: usize, seed: u64) -> (Vec<f32>, Tensor) {
 #[test]
 fn a_chain_of_ops_is_realized_in_one_submission() {
     let ctx = own_ctx();
-    // One dispatch per op is what this test counts; fusion (tests/fusion.rs) would merge them.
+    // One dispatch per op is what this test counts; fusion (tests/engine/fusion.rs) would merge them.
     ctx.set_fusion(false);
     let (xv, x) = upload(&ctx, 1000, 1);
     ctx.synchronize().unwrap();

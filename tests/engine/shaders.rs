@@ -43,7 +43,7 @@ fn modules() -> Vec<(String, String)> {
 
 /// What a module may use: modules named `*_sg` use subgroup operations, which kiln compiles
 /// only on adapters with the SUBGROUP feature; a module that enables an extension (f16,
-/// cooperative matrices) gets that capability (tests/matmul_f16.rs checks those refuse without
+/// cooperative matrices) gets that capability (tests/kernels/matmul_f16.rs checks those refuse without
 /// it); every other module must do without.
 fn capabilities(name: &str, src: &str) -> naga::valid::Capabilities {
     let mut caps = naga::valid::Capabilities::empty();
