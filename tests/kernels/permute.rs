@@ -2,8 +2,6 @@
 // Tests unwrap freely: a failure should panic with the error.
 #![allow(clippy::unwrap_used)]
 
-// common's `!(err <= tol)` is deliberate: it fails on NaN.
-#[allow(clippy::neg_cmp_op_on_partial_ord)]
 use crate::common;
 
 use common::{assert_close, ctx, Rng, RngExt};
