@@ -141,3 +141,34 @@ fn the_cache_envelope_rejects_every_damage() {
     );
     assert_eq!(kiln::context::unseal_cache(&[]), None);
 }
+
+#[test]
+fn a_cache_folder_that_cannot_be_created_is_an_io_error_naming_it() {
+    use std::error::Error as _;
+    let dir = cache_dir("unwritable");
+    // The cache folder would sit under a regular file, so it cannot be created.
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let folder = blocker.join("cache");
+    let ctx = open(&folder);
+    check_work(&ctx);
+    let result = ctx.save_pipeline_cache();
+    if !supported(&ctx) {
+        assert!(result.unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+        return;
+    }
+    let err = result.expect_err("saving under a regular file succeeded");
+    assert!(
+        matches!(&err, kiln::Error::Io { path, .. } if *path == folder),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.starts_with("cannot create folder"), "{msg}");
+    assert!(msg.contains(&folder.display().to_string()), "{msg}");
+    assert!(
+        err.source().is_some_and(|s| s.is::<std::io::Error>()),
+        "the io::Error is not the source of {msg:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
