@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs tests/matmul_f16.rs with the cooperative-matrix kernel ENABLED, on a CPU: Debian 12's
+# Runs tests/kernels/matmul_f16.rs with the cooperative-matrix kernel ENABLED, on a CPU: Debian 12's
 # Mesa 22 lavapipe has no VK_KHR_cooperative_matrix, Mesa 26 (Debian sid) has it with 8x8x8
 # f16 -> f32 tiles, which `matmul_coop8` (the same generated code as NVIDIA's 16x16x16
 # `matmul_coop`) uses. Nothing is installed: sid's Mesa, its libraries and its glibc are
@@ -35,6 +35,6 @@ if [ "${1:-test}" = bench ]; then
     cargo build --release --bin kiln
     run target/release/kiln bench --quick --filter matmul_f16
 else
-    bin=$(cargo test --release --test matmul_f16 --no-run 2>&1 | grep -o 'target/release/deps/matmul_f16-[0-9a-f]*' | tail -1)
-    run "$bin" --test-threads 1 --nocapture 2>&1 | grep -v XDG_RUNTIME
+    bin=$(cargo test --release --test kernels --no-run 2>&1 | grep -o 'target/release/deps/kernels-[0-9a-f]*' | tail -1)
+    run "$bin" matmul_f16:: --test-threads 1 --nocapture 2>&1 | grep -v XDG_RUNTIME
 fi

@@ -22,7 +22,7 @@
 # HOW THE LEAD RUNS IT, from the checkout the session started in (the device tool sends that
 # checkout, not a helper's worktree):
 #   1. here:   bash scripts/device-bench.sh prepare
-#              (downloads the loader .debs into .gl/ once, builds kiln and the f16 test binary
+#              (downloads the loader .debs into .gl/ once, builds kiln and the kernels test binary
 #              in release, copies both to target/device/; prints the sizes)
 #   2. device: run(command="bash scripts/device-bench.sh", carry=[".gl", "target/device"],
 #                  timeout_s=560)
@@ -61,17 +61,17 @@ prepare() {
     log "building kiln and the f16 test binary (release)"
     cargo build --release --bin kiln || return 1
     local test_bin
-    test_bin=$(cargo test --release --test matmul_f16 --no-run --message-format=json 2>/dev/null |
+    test_bin=$(cargo test --release --test kernels --no-run --message-format=json 2>/dev/null |
         python3 -c 'import json,sys
 for line in sys.stdin:
     try: m = json.loads(line)
     except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "matmul_f16":
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "kernels":
         print(m["executable"])') || return 1
-    [ -n "$test_bin" ] || { log "could not find the matmul_f16 test binary"; return 1; }
+    [ -n "$test_bin" ] || { log "could not find the kernels test binary"; return 1; }
     mkdir -p target/device
     cp target/release/kiln target/device/kiln
-    cp "$test_bin" target/device/matmul_f16
+    cp "$test_bin" target/device/kernels
     du -sh .gl target/device
     log "ready: run(command=\"bash scripts/device-bench.sh\", carry=[\".gl\", \"target/device\"], timeout_s=560)"
 }
@@ -151,9 +151,9 @@ device() {
         python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' 2>&1
         "$kiln" info 2>&1 | grep -E '^adapter|backend|device type|driver:|COOPERATIVE|kiln would use' | grep -v XDG
     } | tee "$OUT/info.txt"
-    if [ "${SKIP_TEST:-0}" != 1 ] && [ -x target/device/matmul_f16 ]; then
+    if [ "${SKIP_TEST:-0}" != 1 ] && [ -x target/device/kernels ]; then
         log "f16 kernels against the f64 reference on this GPU (cooperative included)"
-        if ! timeout 90 target/device/matmul_f16 --test-threads 1 2>&1 | grep -v XDG_RUNTIME; then
+        if ! timeout 90 target/device/kernels matmul_f16:: --test-threads 1 2>&1 | grep -v XDG_RUNTIME; then
             test_failed=1
         fi
     fi

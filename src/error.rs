@@ -1,6 +1,11 @@
 //! One error type for the whole crate.
 
 use std::fmt;
+use std::path::PathBuf;
+
+/// The underlying cause of an [`Error::Format`], when there is one (a gzip or safetensors
+/// error, say).
+pub type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The crate's result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -101,6 +106,42 @@ pub enum Error {
     /// Data could not be read back from the GPU.
     #[error("readback failed: {0}")]
     Readback(String),
+    /// A file or folder could not be read, written or created. The message names the path and
+    /// ends with the system's reason; [`std::error::Error::source`] is the [`std::io::Error`].
+    #[error("{action} {}: {source}", .path.display())]
+    Io {
+        /// What kiln was doing: "cannot read", "cannot write", "cannot create folder".
+        action: &'static str,
+        /// The file or folder involved.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bytes are not a valid file of the expected format (a corrupt checkpoint, an IDX file
+    /// with a bad header). The message names the format, the file and the reason, then the
+    /// decoder's message when a decoder error caused it; that error is also
+    /// [`std::error::Error::source`].
+    #[error("{format} {}: {reason}{}", .file.display(), caused_by(.source))]
+    Format {
+        /// The format that was expected: "idx", "checkpoint", ...
+        format: &'static str,
+        /// The file (or, for bytes from memory, what they are: "images", "checkpoint bytes").
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// The decoder's own error, when one caused this.
+        #[source]
+        source: Option<BoxedSource>,
+    },
+}
+
+/// `": {source}"` when there is a source, else nothing: the tail of an [`Error::Format`] message.
+fn caused_by(source: &Option<BoxedSource>) -> String {
+    source
+        .as_ref()
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default()
 }
 
 impl Error {
@@ -109,6 +150,64 @@ impl Error {
             op,
             lhs: ShapeDisplay(lhs.to_vec()),
             rhs: ShapeDisplay(rhs.to_vec()),
+        }
+    }
+
+    /// An [`Error::Io`]: `action` ("cannot read", "cannot write", ...) failed on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Format`] without an underlying cause: `file` is not valid `format`.
+    pub fn format(
+        format: &'static str,
+        file: impl Into<PathBuf>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Format {
+            format,
+            file: file.into(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::Format`] caused by a decoder's error `source`, which stays reachable through
+    /// [`std::error::Error::source`].
+    pub fn format_caused(
+        format: &'static str,
+        file: impl Into<PathBuf>,
+        reason: impl Into<String>,
+        source: impl Into<BoxedSource>,
+    ) -> Self {
+        Error::Format {
+            format,
+            file: file.into(),
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The same error about another file: an [`Error::Format`] now names `file` (for bytes
+    /// parsed from memory that came from a file). Other errors are returned unchanged.
+    pub fn in_file(self, file: impl Into<PathBuf>) -> Self {
+        match self {
+            Error::Format {
+                format,
+                reason,
+                source,
+                ..
+            } => Error::Format {
+                format,
+                file: file.into(),
+                reason,
+                source,
+            },
+            other => other,
         }
     }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, ctx, Rng};
+use common::{assert_close, ctx, Rng, RngExt};
 use kiln::bench::{self, Ceilings, Timing};
 use kiln::Tensor;
 

@@ -3,7 +3,7 @@
 line; edit the script it names (in this folder), then run
 
     python3 scripts/gen/generate.py            # rewrites the files in shaders/
-    python3 scripts/gen/generate.py --out DIR  # writes them to DIR instead (tests/generated.rs)
+    python3 scripts/gen/generate.py --out DIR  # writes them to DIR instead (tests/engine/generated.rs)
 
 Generators that keep a hand-written part of their file read it from shaders/.
 """

@@ -652,9 +652,10 @@ impl Context {
     /// Writes the pipeline cache's current data to its file (atomically: a torn or partial file
     /// is never left behind) and returns the path; `Ok(None)` when this context has no cache or
     /// the driver has nothing to save. Call it after the pipelines of interest were compiled
-    /// (`kiln bench` and `kiln train` do at the end).
+    /// (`kiln bench` and `kiln train` do at the end). A folder or file that cannot be written
+    /// is an [`Error::Io`] naming it.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn save_pipeline_cache(&self) -> std::io::Result<Option<PathBuf>> {
+    pub fn save_pipeline_cache(&self) -> Result<Option<PathBuf>> {
         let Some(c) = &self.inner.pipeline_cache else {
             return Ok(None);
         };
@@ -662,9 +663,10 @@ impl Context {
             return Ok(None);
         };
         if let Some(dir) = c.path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
         }
-        crate::fsio::write_atomically(&c.path, &seal_cache(&data))?;
+        crate::fsio::write_atomically(&c.path, &seal_cache(&data))
+            .map_err(|e| Error::io("cannot write", &c.path, e))?;
         Ok(Some(c.path.clone()))
     }
 

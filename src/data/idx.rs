@@ -45,8 +45,9 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-fn err(name: &str, reason: impl std::fmt::Display) -> Error {
-    Error::invalid("idx", format!("{name}: {reason}"))
+/// An [`Error::Format`] for the IDX file (or in-memory bytes) called `name`.
+fn err(name: &str, reason: impl Into<String>) -> Error {
+    Error::format("idx", name, reason)
 }
 
 /// The name of an IDX element-type byte, for error messages.
@@ -74,7 +75,7 @@ fn decompress_named<'a>(bytes: &'a [u8], name: &str) -> Result<Cow<'a, [u8]>> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|e| err(name, format!("bad gzip stream: {e}")))?;
+        .map_err(|e| Error::format_caused("idx", name, "bad gzip stream", e))?;
     Ok(Cow::Owned(out))
 }
 
@@ -256,8 +257,8 @@ pub(crate) fn dataset_from_idx(
     let labels = parse_labels_named(labels, labels_name)?;
     let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
     if labels.len() != n {
-        return Err(Error::invalid(
-            "idx",
+        return Err(err(
+            images_name,
             format!(
                 "count mismatch: {images_name} holds {n} images but {labels_name} holds {} labels",
                 labels.len()
@@ -274,11 +275,11 @@ pub(crate) fn dataset_from_idx(
     Dataset::new(images, labels, rows, cols, classes)
 }
 
-/// Reads a whole file, with the path in the error.
+/// Reads a whole file; fails with an [`Error::Io`] that names the path.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(path: impl AsRef<std::path::Path>) -> Result<Vec<u8>> {
     let path = path.as_ref();
-    std::fs::read(path).map_err(|e| err(&path.display().to_string(), format!("cannot read: {e}")))
+    std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))
 }
 
 /// `dir/base`, or `dir/base.gz` when only that exists.
@@ -292,9 +293,13 @@ fn find(dir: &std::path::Path, base: &str) -> Result<std::path::PathBuf> {
     if gz.is_file() {
         return Ok(gz);
     }
-    Err(err(
-        &dir.display().to_string(),
-        format!("found neither {base} nor {base}.gz"),
+    Err(Error::io(
+        "cannot open",
+        raw,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("found neither {base} nor {base}.gz"),
+        ),
     ))
 }
 

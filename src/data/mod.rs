@@ -191,29 +191,28 @@ impl Dataset {
     }
 
     /// A data set from the bytes of an IDX image file and an IDX label file, raw or gzip
-    /// compressed (see [`idx`]).
+    /// compressed (see [`idx`]). Malformed bytes give an [`Error::Format`] with the reason.
     pub fn from_idx(images: &[u8], labels: &[u8]) -> Result<Dataset> {
         idx::dataset_from_idx(images, labels, "images", "labels")
     }
 
     /// Loads MNIST-layout IDX files from `dir`: returns `(train, test)` from
     /// `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and
-    /// `t10k-labels-idx1-ubyte`, each either raw or with a `.gz` suffix.
+    /// `t10k-labels-idx1-ubyte`, each either raw or with a `.gz` suffix. A missing or
+    /// unreadable file gives an [`Error::Io`], a malformed one an [`Error::Format`]; both name
+    /// the file.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_idx_dir(dir: impl AsRef<std::path::Path>) -> Result<(Dataset, Dataset)> {
         let dir = dir.as_ref();
         let train = idx::load_pair(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
         let test = idx::load_pair(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
         if (train.rows, train.cols) != (test.rows, test.cols) {
-            return Err(Error::invalid(
+            return Err(Error::format(
                 "idx",
+                dir,
                 format!(
-                    "{}: train images are {}x{} but test images are {}x{}",
-                    dir.display(),
-                    train.rows,
-                    train.cols,
-                    test.rows,
-                    test.cols
+                    "train images are {}x{} but test images are {}x{}",
+                    train.rows, train.cols, test.rows, test.cols
                 ),
             ));
         }

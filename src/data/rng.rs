@@ -63,6 +63,19 @@ impl Rng {
         lo + (hi - lo) * self.next_f32()
     }
 
+    /// `n` uniform `f32` values in `[lo, hi)`: seeded inputs for tests and examples.
+    ///
+    /// ```
+    /// use kiln::data::Rng;
+    /// let v = Rng::new(3).uniform_vec(5, -1.0, 1.0);
+    /// assert_eq!(v.len(), 5);
+    /// assert!(v.iter().all(|x| (-1.0..1.0).contains(x)));
+    /// assert_eq!(v, Rng::new(3).uniform_vec(5, -1.0, 1.0));
+    /// ```
+    pub fn uniform_vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+
     /// A standard normal sample (Box-Muller).
     pub fn normal(&mut self) -> f32 {
         let u1 = 1.0 - self.next_f64(); // (0, 1], so ln is finite

@@ -21,8 +21,17 @@ pub struct CheckpointMeta {
     pub notes: HashMap<String, String>,
 }
 
+/// How errors about checkpoint bytes name them until a file is known ([`load`] names the file).
+const IN_MEMORY: &str = "bytes in memory";
+
+/// An [`Error::Format`]: the checkpoint bytes are wrong in the way `reason` says.
 fn bad(reason: impl Into<String>) -> Error {
-    Error::invalid("checkpoint", reason)
+    Error::format("checkpoint", IN_MEMORY, reason)
+}
+
+/// An [`Error::Format`] caused by the safetensors decoder's (or encoder's) error `e`.
+fn bad_st(reason: impl Into<String>, e: safetensors::SafeTensorError) -> Error {
+    Error::format_caused("checkpoint", IN_MEMORY, reason, e)
 }
 
 /// Serializes the model (parameters, buffers, optimizer state) to safetensors bytes. Reads
@@ -54,22 +63,23 @@ pub async fn to_bytes_async(model: &Sequential, meta: &CheckpointMeta) -> Result
         .map(|(n, s, b)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
                 .map(|v| (n.clone(), v))
-                .map_err(|e| bad(format!("tensor {n}: {e}")))
+                .map_err(|e| bad_st(format!("cannot serialize tensor {n}"), e))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut info = meta.notes.clone();
     info.insert("format".into(), FORMAT.into());
     info.insert("epoch".into(), meta.epoch.to_string());
     info.insert("step".into(), meta.step.to_string());
-    safetensors::serialize(views, Some(info)).map_err(|e| bad(e.to_string()))
+    safetensors::serialize(views, Some(info)).map_err(|e| bad_st("cannot serialize", e))
 }
 
 /// Loads a checkpoint made by [`to_bytes`] into `model` (same architecture, compiled with the
-/// same optimizer kind). Rejects corrupt files, other formats and mismatched shapes with the
-/// reason.
+/// same optimizer kind). Rejects corrupt bytes and other formats with an [`Error::Format`]
+/// (the safetensors decoder's error as its source, when it found the fault), and tensors the
+/// model lacks or shapes it does not have with the reason.
 pub fn from_bytes(model: &mut Sequential, bytes: &[u8]) -> Result<CheckpointMeta> {
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        .map_err(|e| bad_st("not a valid safetensors file", e))?;
     let info = header.metadata().clone().unwrap_or_default();
     match info.get("format") {
         Some(f) if f == FORMAT => {}
@@ -89,13 +99,12 @@ pub fn from_bytes(model: &mut Sequential, bytes: &[u8]) -> Result<CheckpointMeta
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
-    let st =
-        safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad_st("corrupt", e))?;
     let ctx = model
         .parameters()
         .first()
         .map(|p| p.value().context().clone())
-        .ok_or_else(|| bad("the model has no parameters"))?;
+        .ok_or_else(|| Error::invalid("checkpoint", "the model has no parameters"))?;
     let mut tensors = HashMap::new();
     for (name, view) in st.iter() {
         if view.dtype() != safetensors::Dtype::F32 {
@@ -124,7 +133,7 @@ pub fn from_bytes(model: &mut Sequential, bytes: &[u8]) -> Result<CheckpointMeta
 /// is kept in the note `trained_steps`. Works on bytes only (no GPU).
 pub fn weights_only(bytes: &[u8]) -> Result<Vec<u8>> {
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        .map_err(|e| bad_st("not a valid safetensors file", e))?;
     let mut info = header.metadata().clone().unwrap_or_default();
     if info.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(bad(format!(
@@ -132,8 +141,7 @@ pub fn weights_only(bytes: &[u8]) -> Result<Vec<u8>> {
             info.get("format")
         )));
     }
-    let st =
-        safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad_st("corrupt", e))?;
     let mut kept: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
         .iter()
         .filter(|(name, _)| !name.starts_with("optim."))
@@ -143,21 +151,21 @@ pub fn weights_only(bytes: &[u8]) -> Result<Vec<u8>> {
     let step = info.get("step").cloned().unwrap_or_else(|| "0".into());
     info.insert("trained_steps".into(), step);
     info.insert("step".into(), "0".into());
-    safetensors::serialize(kept, Some(info)).map_err(|e| bad(e.to_string()))
+    safetensors::serialize(kept, Some(info)).map_err(|e| bad_st("cannot serialize", e))
 }
 
-/// Saves the model to `path` atomically.
+/// Saves the model to `path` atomically (a complete file or none: see the module docs); a
+/// failed write is an [`Error::Io`] naming `path`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn save(model: &Sequential, path: &std::path::Path, meta: &CheckpointMeta) -> Result<()> {
     let bytes = to_bytes(model, meta)?;
-    crate::fsio::write_atomically(path, &bytes)
-        .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))
+    crate::fsio::write_atomically(path, &bytes).map_err(|e| Error::io("cannot write", path, e))
 }
 
-/// Loads a checkpoint file into `model`.
+/// Loads a checkpoint file into `model`, as [`from_bytes`] does; a missing or unreadable file
+/// is an [`Error::Io`] and a corrupt one an [`Error::Format`], both naming `path`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(model: &mut Sequential, path: &std::path::Path) -> Result<CheckpointMeta> {
-    let bytes =
-        std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-    from_bytes(model, &bytes)
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    from_bytes(model, &bytes).map_err(|e| e.in_file(path))
 }

@@ -16,6 +16,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::RngExt;
 use kiln::nn::checkpoint;
 use kiln::nn::model::Samples;
 use kiln::nn::zoo::seed_cnn;

@@ -24,37 +24,18 @@ pub fn ctx() -> &'static Context {
     })
 }
 
-/// SplitMix64: a small seeded generator for test inputs.
-pub struct Rng(u64);
+/// The library's seeded generator: test inputs come from the same SplitMix64 as shuffling,
+/// augmentation and the procedural digits.
+pub use kiln::data::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [lo, hi).
-    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-        lo + (hi - lo) * u
-    }
-
-    /// Standard normal (Box-Muller).
-    pub fn normal(&mut self) -> f32 {
-        let u1 = ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-        let u2 = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-    }
-
+/// Test inputs with outliers, on top of [`Rng`] (`Rng::uniform_vec` gives them without).
+pub trait RngExt {
     /// `n` values uniform in [lo, hi), with a few outliers (x 100) mixed in.
-    pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32>;
+}
+
+impl RngExt for Rng {
+    fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         (0..n)
             .map(|i| {
                 let v = self.uniform(lo, hi);
@@ -65,11 +46,6 @@ impl Rng {
                 }
             })
             .collect()
-    }
-
-    /// `n` values uniform in [lo, hi), no outliers.
-    pub fn plain(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
     }
 }
 
