@@ -4,8 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kiln::bench::{self, BenchOptions};
 use kiln::{Context, ContextOptions, Tensor};
+
+mod cli;
+
+use cli::bench::{self, BenchOptions};
 
 #[derive(Parser)]
 #[command(
@@ -319,8 +322,8 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
         .iter()
         .filter_map(|e| e.val.as_ref().and_then(|v| v.accuracy))
         .collect();
-    let p = kiln::plot::PALETTE;
-    kiln::plot::line_chart(
+    let p = cli::plot::PALETTE;
+    cli::plot::line_chart(
         &[("train loss", &loss, p[0]), ("test loss", &val_loss, p[1])],
         "seed CNN: loss per epoch",
         "epoch",
@@ -329,7 +332,7 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
         400,
     )?
     .save_png(args.out.join("loss.png"))?;
-    kiln::plot::line_chart(
+    cli::plot::line_chart(
         &[
             ("train accuracy", &acc, p[0]),
             ("test accuracy", &val_acc, p[1]),
@@ -343,7 +346,7 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
     .save_png(args.out.join("accuracy.png"))?;
     if let Some(conf) = &val.confusion {
         let labels: Vec<String> = (0..conf.counts.len()).map(|i| i.to_string()).collect();
-        kiln::plot::confusion_matrix_image(
+        cli::plot::confusion_matrix_image(
             &conf.counts,
             &labels,
             "seed CNN: test confusion matrix",
@@ -436,19 +439,19 @@ fn conformance(
     filter: Option<&str>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new()?;
-    let suite = kiln::conformance::Suite::load(dir)?;
+    let suite = cli::conformance::Suite::load(dir)?;
     eprintln!(
         "conformance: {} cases from {} on {}",
         suite.cases.len(),
         dir.display(),
         adapter_line(&ctx)
     );
-    let verdicts = kiln::conformance::run_suite(&ctx, &suite, filter, |done, total, v| {
+    let verdicts = cli::conformance::run_suite(&ctx, &suite, filter, |done, total, v| {
         for f in &v.failures {
             println!("FAIL {f}");
         }
         if done % 25 == 0 || done == total {
-            eprintln!("[{done}/{total}]");
+            eprintln!("[{done}/{total}] {}", v.case);
         }
     });
     let passed = verdicts.iter().filter(|v| v.passed()).count();
@@ -504,7 +507,7 @@ fn run_cold_start(json: Option<PathBuf>, runs: usize) -> Result<(), Box<dyn std:
     let supported = ctx.features().contains(wgpu::Features::PIPELINE_CACHE);
     println!(
         "# kiln bench --cold-start {} on {}: process start to the first finished training step of the seed CNN (batch 64), {runs} runs each, without and with a warm pipeline cache (alternating); Mesa's own shader cache disabled in every run (MESA_SHADER_CACHE_DISABLE=true)",
-        kiln::bench::utc_date(),
+        bench::utc_date(),
         adapter_line(&ctx)
     );
     if !supported {
@@ -519,7 +522,7 @@ fn run_cold_start(json: Option<PathBuf>, runs: usize) -> Result<(), Box<dyn std:
     if let Some(path) = json {
         let items: Vec<String> = results.iter().map(|r| format!("  {}", r.json())).collect();
         let text = format!("[\n{}\n]\n", items.join(",\n"));
-        kiln::fsio::write_atomically(&path, text.as_bytes())?;
+        cli::fsio::write_atomically(&path, text.as_bytes())?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -531,7 +534,7 @@ fn run_bench(
     lines: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new()?;
-    let date = kiln::bench::utc_date();
+    let date = bench::utc_date();
     println!("# kiln bench {date} on {}", adapter_line(&ctx));
     let started = std::time::Instant::now();
     let results = bench::run(&ctx, &opts, |done, total, name| {
@@ -566,7 +569,7 @@ fn run_bench(
         print!("{}", bench::table(&results));
     }
     if let Some(path) = json {
-        kiln::fsio::write_atomically(&path, bench::to_json(&results).as_bytes())?;
+        cli::fsio::write_atomically(&path, bench::to_json(&results).as_bytes())?;
         eprintln!("wrote {}", path.display());
     }
     ctx.save_pipeline_cache()?;

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod attention;
 pub mod batch_norm;
 pub mod binary;
+pub mod ceiling;
 pub mod conv;
 pub mod cross_entropy;
 pub mod dropout;

@@ -1,6 +1,6 @@
 //! The conformance runner behind `kiln conformance DIR`: operator cases derived from the ONNX
 //! reference implementation (format: `../shared/conformance/README.md`), run through kiln's
-//! public ops, with gradient cases run through [`crate::autograd`].
+//! public ops, with gradient cases run through [`kiln::autograd`].
 //!
 //! A case passes when every output and gradient has exactly the expected shape and every
 //! element satisfies `|got - exp| <= atol + rtol * |exp|` (in f64). A case that cannot be run
@@ -14,8 +14,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
-use crate::{Context, Tensor};
+use kiln::{Context, Tensor};
+use kiln::{Error, Result};
 
 /// A host-side tensor from the safetensors file.
 #[derive(Clone, Debug)]
@@ -24,14 +24,6 @@ pub enum HostTensor {
     F32(Vec<f32>, Vec<usize>),
     /// i64 data and shape (labels, axes, shapes, step counts).
     I64(Vec<i64>, Vec<usize>),
-}
-
-impl HostTensor {
-    fn shape(&self) -> &[usize] {
-        match self {
-            HostTensor::F32(_, s) | HostTensor::I64(_, s) => s,
-        }
-    }
 }
 
 /// One node of a `"Graph"` case.
@@ -493,7 +485,10 @@ fn apply(
             if let Some(i) = infer {
                 let known: usize = shape.iter().product();
                 if known == 0 || x.numel() % known != 0 {
-                    return Err(Error::shape("Reshape", x.shape(), &shape));
+                    return Err(Error::invalid(
+                        "Reshape",
+                        format!("shapes {:?} and {:?} disagree", x.shape(), &shape),
+                    ));
                 }
                 shape[i] = x.numel() / known;
             }
@@ -526,9 +521,9 @@ fn apply(
                 axes
             };
             let rop = match op {
-                "ReduceSum" => crate::kernels::reduce::ReduceOp::Sum,
-                "ReduceMean" => crate::kernels::reduce::ReduceOp::Mean,
-                _ => crate::kernels::reduce::ReduceOp::Max,
+                "ReduceSum" => kiln::kernels::reduce::ReduceOp::Sum,
+                "ReduceMean" => kiln::kernels::reduce::ReduceOp::Mean,
+                _ => kiln::kernels::reduce::ReduceOp::Max,
             };
             vec![x.reduce(rop, &axes, keep)?]
         }
@@ -565,7 +560,7 @@ fn apply(
             let n = n_in / groups;
             let slot = |g: usize, i: usize| t(2 + g * n + i);
             let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); groups - 1];
-            use crate::kernels::optim;
+            use kiln::kernels::optim;
             match op {
                 "Adam" => {
                     let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 0.999)?);
@@ -645,7 +640,7 @@ fn apply(
                 return Err(bad("MaxPool: storage_order 1 is not supported"));
             }
             let kernel = pair(op, "kernel_shape", a.ints("kernel_shape")?, 0)?;
-            let p = crate::kernels::pool::Pool2dParams {
+            let p = kiln::kernels::pool::Pool2dParams {
                 kernel,
                 stride: pair(op, "strides", a.ints("strides")?, 1)?,
                 padding: pads4(op, a.ints("pads")?)?,
@@ -754,30 +749,26 @@ fn apply(
             };
             let (w, r) = (drop_dir(w)?, drop_dir(r)?);
             if hidden > 0 && r.shape().get(1) != Some(&(hidden as usize)) {
-                return Err(Error::shape(
+                return Err(Error::invalid(
                     "RNN (hidden_size vs R)",
-                    &[hidden as usize],
-                    r.shape(),
+                    format!(
+                        "shapes {:?} and {:?} disagree",
+                        &[hidden as usize],
+                        r.shape()
+                    ),
                 ));
             }
             let b = opt_t(3)?.map(drop_dir).transpose()?;
             let h0 = opt_t(5)?.map(drop_dir).transpose()?;
             let out = match op {
-                "RNN" => crate::kernels::recurrent::rnn(x, &w, &r, b.as_ref(), h0.as_ref())?,
+                "RNN" => kiln::kernels::recurrent::rnn(x, &w, &r, b.as_ref(), h0.as_ref())?,
                 "LSTM" => {
                     let c0 = opt_t(6)?.map(drop_dir).transpose()?;
-                    crate::kernels::recurrent::lstm(
-                        x,
-                        &w,
-                        &r,
-                        b.as_ref(),
-                        h0.as_ref(),
-                        c0.as_ref(),
-                    )?
+                    kiln::kernels::recurrent::lstm(x, &w, &r, b.as_ref(), h0.as_ref(), c0.as_ref())?
                 }
                 _ => {
                     let lbr = a.int("linear_before_reset", 0)? != 0;
-                    crate::kernels::recurrent::gru(x, &w, &r, b.as_ref(), h0.as_ref(), lbr)?
+                    kiln::kernels::recurrent::gru(x, &w, &r, b.as_ref(), h0.as_ref(), lbr)?
                 }
             };
             let ys = out.y.shape().to_vec();
@@ -792,7 +783,7 @@ fn apply(
         }
         ("", "Conv") => {
             no_auto_pad(op, &a)?;
-            let p = crate::kernels::conv::Conv2dParams {
+            let p = kiln::kernels::conv::Conv2dParams {
                 stride: pair(op, "strides", a.ints("strides")?, 1)?,
                 padding: pads4(op, a.ints("pads")?)?,
                 dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
@@ -802,10 +793,9 @@ fn apply(
             let w = t(1)?;
             if let Some(ks) = a.ints("kernel_shape")? {
                 if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
-                    return Err(Error::shape(
+                    return Err(Error::invalid(
                         "Conv (kernel_shape vs W)",
-                        &usizes(op, "kernel_shape", &ks)?,
-                        w.shape(),
+                        format!("shapes {ks:?} and {:?} disagree", w.shape()),
                     ));
                 }
             }
@@ -818,7 +808,7 @@ fn apply(
                     "ConvTranspose: output_shape is not supported (give pads)",
                 ));
             }
-            let p = crate::kernels::conv::ConvTranspose2dParams {
+            let p = kiln::kernels::conv::ConvTranspose2dParams {
                 stride: pair(op, "strides", a.ints("strides")?, 1)?,
                 padding: pads4(op, a.ints("pads")?)?,
                 output_padding: pair(op, "output_padding", a.ints("output_padding")?, 0)?,
@@ -829,10 +819,9 @@ fn apply(
             let w = t(1)?;
             if let Some(ks) = a.ints("kernel_shape")? {
                 if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
-                    return Err(Error::shape(
+                    return Err(Error::invalid(
                         "ConvTranspose (kernel_shape vs W)",
-                        &usizes(op, "kernel_shape", &ks)?,
-                        w.shape(),
+                        format!("shapes {ks:?} and {:?} disagree", w.shape()),
                     ));
                 }
             }
@@ -849,7 +838,7 @@ fn apply(
                     "Attention: past_key/past_value/nonpad_kv_seqlen inputs are not supported",
                 ));
             }
-            let p = crate::kernels::attention::AttentionParams {
+            let p = kiln::kernels::attention::AttentionParams {
                 scale: a.opt_float("scale")?,
                 causal: a.int("is_causal", 0)? != 0,
             };
@@ -1065,7 +1054,7 @@ async fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec
                     .ok_or_else(|| bad(format!("gradient input {i} is not a float input")))
             })
             .collect::<Result<_>>()?;
-        let grads = crate::autograd::grad(&[&outs[0]], &[&up], &wrt)?;
+        let grads = kiln::autograd::grad(&[&outs[0]], &[&up], &wrt)?;
         for ((input, gname), g) in case.grads.iter().zip(grads) {
             let (rtol, atol) = tol_of(gname);
             let want = suite.tensor(&case.name, gname)?;
@@ -1085,14 +1074,8 @@ async fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec
     Ok(failures)
 }
 
-/// Runs one case; an error while running becomes the case's failure reason. Blocks until the
-/// GPU is done; see [`run_case_async`].
-#[cfg(not(target_arch = "wasm32"))]
-pub fn run_case(ctx: &Context, suite: &Suite, case: &Case) -> Verdict {
-    pollster::block_on(run_case_async(ctx, suite, case))
-}
-
-/// [`run_case`] without blocking a thread (the browser's kernel self-check runs this).
+/// Runs one case; an error while running becomes the case's failure reason (the browser's
+/// kernel self-check runs this, one case at a time).
 pub async fn run_case_async(ctx: &Context, suite: &Suite, case: &Case) -> Verdict {
     let failures = match run_case_inner(ctx, suite, case).await {
         Ok(f) => f,
@@ -1138,7 +1121,21 @@ pub async fn run_suite_async(
     out
 }
 
-/// Shapes of a case's tensors, for error messages of callers.
-pub fn shape_of(t: &HostTensor) -> &[usize] {
-    t.shape()
+#[cfg(test)]
+mod tests {
+    use super::Suite;
+    use std::path::Path;
+
+    #[test]
+    fn corrupt_conformance_files_are_rejected_with_the_reason() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
+        let json = std::fs::read(dir.join("cases.json")).unwrap();
+        let st = std::fs::read(dir.join("cases.safetensors")).unwrap();
+        let err = Suite::from_bytes(&json[..json.len() / 2], &st)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("cases.json"), "{err}");
+        let err = Suite::from_bytes(&json, &st[..st.len() / 2]).err().unwrap();
+        assert!(err.to_string().contains("cases.safetensors"), "{err}");
+    }
 }
