@@ -10,12 +10,13 @@
 //! The core works on bytes and runs on the web too ([`Suite::from_bytes`],
 //! [`run_case_async`]); reading a folder and the blocking forms are native only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use anyhow::{Context as _, Result};
 use kiln::{Context, Tensor};
-use kiln::{Error, Result};
 
 /// A host-side tensor from the safetensors file.
 #[derive(Clone, Debug)]
@@ -27,7 +28,8 @@ pub enum HostTensor {
 }
 
 /// One node of a `"Graph"` case.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GraphNode {
     /// ONNX op type.
     pub op: String,
@@ -39,8 +41,11 @@ pub struct GraphNode {
     pub attrs: Map<String, Value>,
 }
 
-/// One case of the set.
-#[derive(Clone, Debug)]
+/// One case of the set, as `cases.json` spells it (`../shared/conformance/README.md`). Every
+/// field the format always writes is required; a missing one, or one the format does not
+/// know, makes the file malformed.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Case {
     /// Unique name.
     pub name: String,
@@ -48,6 +53,9 @@ pub struct Case {
     pub op: String,
     /// `""` (ai.onnx) or `"ai.onnx.preview.training"`.
     pub domain: String,
+    /// The domain's opset version the expected values follow (informational).
+    #[allow(dead_code)]
+    pub opset: u32,
     /// ONNX attributes (keys starting with `_` are the set's own annotations).
     pub attrs: Map<String, Value>,
     /// Input names in ONNX input order.
@@ -55,17 +63,40 @@ pub struct Case {
     /// Expected output names in ONNX output order.
     pub outputs: Vec<String>,
     /// Gradient cases: input name -> expected gradient name.
-    pub grads: Vec<(String, String)>,
+    #[serde(default)]
+    pub grads: BTreeMap<String, String>,
     /// The cotangent of `outputs[0]` (gradient cases).
+    #[serde(default)]
     pub upstream: Option<String>,
     /// Default tolerance.
     pub rtol: f64,
     /// Default tolerance.
     pub atol: f64,
     /// Per-tensor tolerance overrides, `(rtol, atol)`.
+    #[serde(default)]
     pub tol: HashMap<String, (f64, f64)>,
     /// The nodes of a `"Graph"` case.
+    #[serde(default)]
     pub graph: Vec<GraphNode>,
+    /// Other implementations' results kept for information (output name -> tensor name).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub alt_expected: BTreeMap<String, String>,
+    /// How the expected values were made (informational).
+    #[allow(dead_code)]
+    pub oracle: String,
+}
+
+/// `cases.json`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasesFile {
+    /// The format version; this runner reads version 1.
+    format: u32,
+    /// The tool versions and seed that made the set (informational).
+    #[allow(dead_code)]
+    generator: Map<String, Value>,
+    cases: Vec<Case>,
 }
 
 /// A loaded set of cases and their tensors.
@@ -75,111 +106,26 @@ pub struct Suite {
     tensors: HashMap<String, HostTensor>,
 }
 
-fn bad(reason: impl Into<String>) -> Error {
-    Error::invalid("conformance", reason)
-}
-
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| x.as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+/// A malformed set, an unsupported op or attribute: the reason, as an error.
+fn bad(reason: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::msg(reason.into())
 }
 
 impl Suite {
     /// Parses `cases.json` and `cases.safetensors` from memory; rejects malformed files with
     /// the reason.
     pub fn from_bytes(cases_json: &[u8], tensors: &[u8]) -> Result<Suite> {
-        let root: Value = serde_json::from_slice(cases_json)
-            .map_err(|e| bad(format!("cases.json is not valid JSON: {e}")))?;
-        let list = root
-            .get("cases")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad("cases.json has no \"cases\" array"))?;
-        let mut cases = Vec::with_capacity(list.len());
-        for (i, c) in list.iter().enumerate() {
-            let get_str = |k: &str| -> Result<String> {
-                c.get(k)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| bad(format!("case #{i} has no string field \"{k}\"")))
-            };
-            let name = get_str("name")?;
-            let tol = c
-                .get("tol")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| {
-                            let a = v.as_array()?;
-                            Some((k.clone(), (a.first()?.as_f64()?, a.get(1)?.as_f64()?)))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let grads = c
-                .get("grads")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let graph = c
-                .get("graph")
-                .and_then(Value::as_array)
-                .map(|nodes| {
-                    nodes
-                        .iter()
-                        .map(|n| GraphNode {
-                            op: n
-                                .get("op")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_string(),
-                            inputs: str_list(n.get("inputs")),
-                            outputs: str_list(n.get("outputs")),
-                            attrs: n
-                                .get("attrs")
-                                .and_then(Value::as_object)
-                                .cloned()
-                                .unwrap_or_default(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            cases.push(Case {
-                op: get_str("op")?,
-                domain: c
-                    .get("domain")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                attrs: c
-                    .get("attrs")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
-                inputs: str_list(c.get("inputs")),
-                outputs: str_list(c.get("outputs")),
-                grads,
-                upstream: c
-                    .get("upstream")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                rtol: c.get("rtol").and_then(Value::as_f64).unwrap_or(0.0),
-                atol: c.get("atol").and_then(Value::as_f64).unwrap_or(0.0),
-                tol,
-                graph,
-                name,
-            });
+        let file: CasesFile =
+            serde_json::from_slice(cases_json).context("cases.json is not a valid case list")?;
+        if file.format != 1 {
+            return Err(bad(format!(
+                "cases.json has format {}, this runner reads format 1",
+                file.format
+            )));
         }
+        let cases = file.cases;
         let st = safetensors::SafeTensors::deserialize(tensors)
-            .map_err(|e| bad(format!("cases.safetensors is corrupt: {e}")))?;
+            .context("cases.safetensors is corrupt")?;
         let mut map = HashMap::new();
         for (name, view) in st.iter() {
             let shape = view.shape().to_vec();
@@ -213,10 +159,11 @@ impl Suite {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(dir: &std::path::Path) -> Result<Suite> {
         let read = |f: &str| {
-            std::fs::read(dir.join(f))
-                .map_err(|e| bad(format!("cannot read {}: {e}", dir.join(f).display())))
+            let path = dir.join(f);
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
         };
         Suite::from_bytes(&read("cases.json")?, &read("cases.safetensors")?)
+            .with_context(|| format!("the conformance set in {}", dir.display()))
     }
 
     fn tensor(&self, case: &str, name: &str) -> Result<&HostTensor> {
@@ -404,481 +351,660 @@ fn no_auto_pad(op: &str, a: &Attrs) -> Result<()> {
     Ok(())
 }
 
+/// What an op's function gets: the op type, its attributes and its inputs by ONNX slot.
+struct Call<'a> {
+    op: &'a str,
+    attrs: Attrs<'a>,
+    inputs: &'a [Option<Val>],
+}
+
+impl Call<'_> {
+    /// ONNX input slot `i`, which the op requires.
+    fn input(&self, i: usize) -> Result<&Val> {
+        self.inputs
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| bad(format!("{}: required input {i} is missing", self.op)))
+    }
+
+    /// Required float input `i`.
+    fn t(&self, i: usize) -> Result<&Tensor> {
+        self.input(i)?.tensor(self.op)
+    }
+
+    /// Optional float input `i`.
+    fn opt_t(&self, i: usize) -> Result<Option<&Tensor>> {
+        match self.inputs.get(i).and_then(Option::as_ref) {
+            None => Ok(None),
+            Some(v) => v.tensor(self.op).map(Some),
+        }
+    }
+}
+
+/// One ONNX op run on kiln: reads its attributes and inputs, returns its outputs in ONNX order.
+type OpFn = fn(&Call) -> Result<Vec<Tensor>>;
+
+/// Every supported op, by (domain, op type).
+const OPS: &[(&str, &str, OpFn)] = &[
+    ("", "MatMul", matmul),
+    ("", "Gemm", gemm),
+    ("", "Relu", relu),
+    ("", "Tanh", tanh),
+    ("", "Sigmoid", sigmoid),
+    ("", "Add", add),
+    ("", "Sub", sub),
+    ("", "Mul", mul),
+    ("", "Div", div),
+    ("", "Transpose", transpose),
+    ("", "Reshape", reshape),
+    ("", "Flatten", flatten),
+    ("", "ReduceSum", reduce),
+    ("", "ReduceMean", reduce),
+    ("", "ReduceMax", reduce),
+    ("", "Dropout", dropout),
+    ("ai.onnx.preview.training", "Adam", optimizer),
+    ("ai.onnx.preview.training", "Momentum", optimizer),
+    ("ai.onnx.preview.training", "Adagrad", optimizer),
+    ("", "MaxPool", pool),
+    ("", "AveragePool", pool),
+    ("", "GlobalAveragePool", global_average_pool),
+    ("", "LeakyRelu", leaky_relu),
+    ("", "Gelu", gelu),
+    ("", "Softmax", softmax),
+    ("", "LogSoftmax", log_softmax),
+    ("", "SoftmaxCrossEntropyLoss", softmax_cross_entropy_loss),
+    ("", "LayerNormalization", layer_normalization),
+    ("", "BatchNormalization", batch_normalization),
+    ("", "RNN", recurrent),
+    ("", "LSTM", recurrent),
+    ("", "GRU", recurrent),
+    ("", "Conv", conv),
+    ("", "ConvTranspose", conv_transpose),
+    ("", "Attention", attention),
+];
+
 /// Runs one ONNX op on kiln values. `inputs[i]` is ONNX input slot i (None = omitted).
+/// Attributes the op did not read are refused.
 fn apply(
     op: &str,
     domain: &str,
     attrs: &Map<String, Value>,
     inputs: &[Option<Val>],
 ) -> Result<Vec<Tensor>> {
-    let a = Attrs::new(op, attrs);
-    let input = |i: usize| -> Result<&Val> {
-        inputs
-            .get(i)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| bad(format!("{op}: required input {i} is missing")))
+    let (_, _, run) = OPS
+        .iter()
+        .find(|(d, o, _)| *d == domain && *o == op)
+        .ok_or_else(|| bad(format!("op {op} (domain {domain:?}) is not supported")))?;
+    let call = Call {
+        op,
+        attrs: Attrs::new(op, attrs),
+        inputs,
     };
-    let t = |i: usize| -> Result<&Tensor> { input(i)?.tensor(op) };
-    let opt_t = |i: usize| -> Result<Option<&Tensor>> {
-        match inputs.get(i).and_then(Option::as_ref) {
-            None => Ok(None),
-            Some(v) => v.tensor(op).map(Some),
-        }
-    };
-    let out: Vec<Tensor> = match (domain, op) {
-        ("", "MatMul") => vec![t(0)?.matmul(t(1)?)?],
-        ("", "Gemm") => {
-            let (ta, tb) = (a.int("transA", 0)? != 0, a.int("transB", 0)? != 0);
-            let (alpha, beta) = (a.float("alpha", 1.0)?, a.float("beta", 1.0)?);
-            let mut y = t(0)?.matmul_t(t(1)?, ta, tb)?;
-            if alpha != 1.0 {
-                y = y.mul_scalar(alpha)?;
-            }
-            if let Some(c) = opt_t(2)? {
-                let c = if beta != 1.0 {
-                    c.mul_scalar(beta)?
-                } else {
-                    c.clone()
-                };
-                y = y.add(&c)?;
-            }
-            vec![y]
-        }
-        ("", "Relu") => vec![t(0)?.relu()?],
-        ("", "Tanh") => vec![t(0)?.tanh()?],
-        ("", "Sigmoid") => vec![t(0)?.sigmoid()?],
-        ("", "Add") => vec![t(0)?.add(t(1)?)?],
-        ("", "Sub") => vec![t(0)?.sub(t(1)?)?],
-        ("", "Mul") => vec![t(0)?.mul(t(1)?)?],
-        ("", "Div") => vec![t(0)?.div(t(1)?)?],
-        ("", "Transpose") => {
-            let x = t(0)?;
-            let perm = match a.ints("perm")? {
-                Some(p) => usizes(op, "perm", &p)?,
-                None => (0..x.rank()).rev().collect(),
-            };
-            vec![x.permute(&perm)?]
-        }
-        ("", "Reshape") => {
-            let x = t(0)?;
-            if a.int("allowzero", 0)? != 0 {
-                return Err(bad("Reshape: allowzero=1 is not supported"));
-            }
-            let spec = input(1)?.ints(op)?;
-            let mut shape = Vec::with_capacity(spec.len());
-            let mut infer = None;
-            for (i, &d) in spec.iter().enumerate() {
-                match d {
-                    0 => shape.push(
-                        *x.shape()
-                            .get(i)
-                            .ok_or_else(|| bad("Reshape: 0 past the input rank"))?,
-                    ),
-                    -1 if infer.is_none() => {
-                        infer = Some(i);
-                        shape.push(1);
-                    }
-                    d if d > 0 => shape.push(d as usize),
-                    d => return Err(bad(format!("Reshape: invalid dimension {d}"))),
-                }
-            }
-            if let Some(i) = infer {
-                let known: usize = shape.iter().product();
-                if known == 0 || x.numel() % known != 0 {
-                    return Err(Error::invalid(
-                        "Reshape",
-                        format!("shapes {:?} and {:?} disagree", x.shape(), &shape),
-                    ));
-                }
-                shape[i] = x.numel() / known;
-            }
-            vec![x.reshape(&shape)?]
-        }
-        ("", "Flatten") => {
-            let x = t(0)?;
-            let axis = a.int("axis", 1)?;
-            let r = x.rank() as i64;
-            let axis = if axis < 0 { axis + r } else { axis };
-            if !(0..=r).contains(&axis) {
-                return Err(bad(format!(
-                    "Flatten: axis {axis} out of range for rank {r}"
-                )));
-            }
-            let outer: usize = x.shape()[..axis as usize].iter().product();
-            vec![x.reshape(&[outer, x.numel() / outer.max(1)])?]
-        }
-        ("", "ReduceSum") | ("", "ReduceMean") | ("", "ReduceMax") => {
-            let x = t(0)?;
-            let keep = a.int("keepdims", 1)? != 0;
-            let noop = a.int("noop_with_empty_axes", 0)? != 0;
-            let axes: Vec<isize> = match inputs.get(1).and_then(Option::as_ref) {
-                Some(v) => v.ints(op)?.iter().map(|&x| x as isize).collect(),
-                None => Vec::new(),
-            };
-            let axes = if axes.is_empty() && !noop {
-                (0..x.rank() as isize).collect()
-            } else {
-                axes
-            };
-            let rop = match op {
-                "ReduceSum" => kiln::kernels::reduce::ReduceOp::Sum,
-                "ReduceMean" => kiln::kernels::reduce::ReduceOp::Mean,
-                _ => kiln::kernels::reduce::ReduceOp::Max,
-            };
-            vec![x.reduce(rop, &axes, keep)?]
-        }
-        ("", "Dropout") => {
-            a.int("seed", 0)?;
-            if inputs.get(2).and_then(Option::as_ref).is_some() {
-                return Err(bad(
-                    "Dropout: training_mode input is not supported by the runner",
-                ));
-            }
-            vec![t(0)?.clone()]
-        }
-        ("ai.onnx.preview.training", "Adam")
-        | ("ai.onnx.preview.training", "Momentum")
-        | ("ai.onnx.preview.training", "Adagrad") => {
-            let scalar_f = |i: usize| -> Result<f32> {
-                match input(i)? {
-                    Val::S(_, x) => Ok(*x),
-                    _ => Err(bad(format!("{op}: R must be a one-element float input"))),
-                }
-            };
-            let r = scalar_f(0)?;
-            let step = *input(1)?
-                .ints(op)?
-                .first()
-                .ok_or_else(|| bad(format!("{op}: empty T")))?;
-            let groups = if op == "Adam" { 4 } else { 3 };
-            let n_in = inputs.len().saturating_sub(2);
-            if n_in == 0 || !n_in.is_multiple_of(groups) {
-                return Err(bad(format!(
-                    "{op}: {n_in} tensor inputs is not a multiple of {groups}"
-                )));
-            }
-            let n = n_in / groups;
-            let slot = |g: usize, i: usize| t(2 + g * n + i);
-            let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); groups - 1];
-            use kiln::kernels::optim;
-            match op {
-                "Adam" => {
-                    let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 0.999)?);
-                    let eps = a.float("epsilon", 1e-6)?;
-                    let (nc, ncp) = (
-                        a.float("norm_coefficient", 0.0)?,
-                        a.float("norm_coefficient_post", 0.0)?,
-                    );
-                    for i in 0..n {
-                        let (x, v, h) = optim::adam_onnx(
-                            r,
-                            step,
-                            slot(0, i)?,
-                            slot(1, i)?,
-                            slot(2, i)?,
-                            slot(3, i)?,
-                            alpha,
-                            beta,
-                            eps,
-                            nc,
-                            ncp,
-                        )?;
-                        outs[0].push(x);
-                        outs[1].push(v);
-                        outs[2].push(h);
-                    }
-                }
-                "Momentum" => {
-                    let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 1.0)?);
-                    let mode = match a.string("mode", "standard")?.as_str() {
-                        "standard" => optim::MomentumMode::Standard,
-                        "nesterov" => optim::MomentumMode::Nesterov,
-                        m => return Err(bad(format!("Momentum: mode {m} is not supported"))),
-                    };
-                    let nc = a.float("norm_coefficient", 0.0)?;
-                    for i in 0..n {
-                        let (x, v) = optim::momentum_onnx(
-                            r,
-                            step,
-                            slot(0, i)?,
-                            slot(1, i)?,
-                            slot(2, i)?,
-                            alpha,
-                            beta,
-                            mode,
-                            nc,
-                        )?;
-                        outs[0].push(x);
-                        outs[1].push(v);
-                    }
-                }
-                _ => {
-                    let decay = a.float("decay_factor", 0.0)?;
-                    let eps = a.float("epsilon", 1e-6)?;
-                    let nc = a.float("norm_coefficient", 0.0)?;
-                    for i in 0..n {
-                        let (x, h) = optim::adagrad_onnx(
-                            r,
-                            step,
-                            slot(0, i)?,
-                            slot(1, i)?,
-                            slot(2, i)?,
-                            decay,
-                            eps,
-                            nc,
-                        )?;
-                        outs[0].push(x);
-                        outs[1].push(h);
-                    }
-                }
-            }
-            outs.into_iter().flatten().collect()
-        }
-        ("", "MaxPool") | ("", "AveragePool") => {
-            no_auto_pad(op, &a)?;
-            if a.int("storage_order", 0)? != 0 {
-                return Err(bad("MaxPool: storage_order 1 is not supported"));
-            }
-            let kernel = pair(op, "kernel_shape", a.ints("kernel_shape")?, 0)?;
-            let p = kiln::kernels::pool::Pool2dParams {
-                kernel,
-                stride: pair(op, "strides", a.ints("strides")?, 1)?,
-                padding: pads4(op, a.ints("pads")?)?,
-                dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
-                count_include_pad: a.int("count_include_pad", 0)? != 0,
-                ceil_mode: a.int("ceil_mode", 0)? != 0,
-            };
-            if op == "MaxPool" {
-                vec![t(0)?.max_pool2d(&p)?]
-            } else {
-                vec![t(0)?.avg_pool2d(&p)?]
-            }
-        }
-        ("", "GlobalAveragePool") => vec![t(0)?.global_avg_pool2d()?],
-        ("", "LeakyRelu") => vec![t(0)?.leaky_relu(a.float("alpha", 0.01)?)?],
-        ("", "Gelu") => {
-            let approx = a.string("approximate", "none")?;
-            let tanh = match approx.as_str() {
-                "none" => false,
-                "tanh" => true,
-                other => return Err(bad(format!("Gelu: approximate={other} is not supported"))),
-            };
-            vec![t(0)?.gelu(tanh)?]
-        }
-        ("", "Softmax") => vec![t(0)?.softmax(a.int("axis", -1)? as isize)?],
-        ("", "LogSoftmax") => vec![t(0)?.log_softmax(a.int("axis", -1)? as isize)?],
-        ("", "SoftmaxCrossEntropyLoss") => {
-            let red = a.string("reduction", "mean")?;
-            if red != "mean" {
-                return Err(bad(format!(
-                    "SoftmaxCrossEntropyLoss: reduction {red} is not supported"
-                )));
-            }
-            if a.raw("ignore_index").is_some() {
-                return Err(bad(
-                    "SoftmaxCrossEntropyLoss: ignore_index is not supported",
-                ));
-            }
-            let labels = match input(1)? {
-                Val::I(v, s) => {
-                    let v: Vec<i32> = v
-                        .iter()
-                        .map(|&x| {
-                            i32::try_from(x).map_err(|_| bad(format!("label {x} out of i32 range")))
-                        })
-                        .collect::<Result<_>>()?;
-                    Tensor::from_slice(t(0)?.context(), &v, s)?
-                }
-                Val::T(_) | Val::S(..) => {
-                    return Err(bad("SoftmaxCrossEntropyLoss: labels must be integers"))
-                }
-            };
-            let (loss, log_prob) = t(0)?.softmax_cross_entropy(&labels, opt_t(2)?)?;
-            vec![loss, log_prob]
-        }
-        ("", "LayerNormalization") => {
-            if a.int("stash_type", 1)? != 1 {
-                return Err(bad("LayerNormalization: stash_type must be 1 (float32)"));
-            }
-            let axis = a.int("axis", -1)? as isize;
-            let eps = a.float("epsilon", 1e-5)?;
-            vec![t(0)?.layer_norm(axis, opt_t(1)?, opt_t(2)?, eps)?]
-        }
-        ("", "BatchNormalization") => {
-            if a.int("training_mode", 0)? != 0 {
-                return Err(bad(
-                    "BatchNormalization: training_mode=1 is not supported by the runner",
-                ));
-            }
-            a.float("momentum", 0.9)?;
-            let eps = a.float("epsilon", 1e-5)?;
-            vec![t(0)?.batch_norm_inference(t(1)?, t(2)?, t(3)?, t(4)?, eps)?]
-        }
-        ("", "RNN") | ("", "LSTM") | ("", "GRU") => {
-            let dir = a.string("direction", "forward")?;
-            if dir != "forward" {
-                return Err(bad(format!("{op}: direction {dir} is not supported")));
-            }
-            if a.int("layout", 0)? != 0 {
-                return Err(bad(format!("{op}: layout 1 is not supported")));
-            }
-            for k in ["activations", "activation_alpha", "activation_beta", "clip"] {
-                if a.raw(k).is_some() {
-                    return Err(bad(format!("{op}: attribute {k} is not supported")));
-                }
-            }
-            if op == "LSTM" && a.int("input_forget", 0)? != 0 {
-                return Err(bad("LSTM: input_forget is not supported"));
-            }
-            if inputs.get(4).and_then(Option::as_ref).is_some() {
-                return Err(bad(format!("{op}: sequence_lens is not supported")));
-            }
-            if op == "LSTM" && inputs.get(7).and_then(Option::as_ref).is_some() {
-                return Err(bad("LSTM: peepholes are not supported"));
-            }
-            let hidden = a.int("hidden_size", 0)?;
-            let (x, w, r) = (t(0)?, t(1)?, t(2)?);
-            let drop_dir = |x: &Tensor| -> Result<Tensor> {
-                let s = x.shape();
-                if s.first() != Some(&1) {
-                    return Err(bad(format!(
-                        "{op}: expected one direction, got shape {s:?}"
-                    )));
-                }
-                x.reshape(&s[1..])
-            };
-            let (w, r) = (drop_dir(w)?, drop_dir(r)?);
-            if hidden > 0 && r.shape().get(1) != Some(&(hidden as usize)) {
-                return Err(Error::invalid(
-                    "RNN (hidden_size vs R)",
-                    format!(
-                        "shapes {:?} and {:?} disagree",
-                        &[hidden as usize],
-                        r.shape()
-                    ),
-                ));
-            }
-            let b = opt_t(3)?.map(drop_dir).transpose()?;
-            let h0 = opt_t(5)?.map(drop_dir).transpose()?;
-            let out = match op {
-                "RNN" => kiln::kernels::recurrent::rnn(x, &w, &r, b.as_ref(), h0.as_ref())?,
-                "LSTM" => {
-                    let c0 = opt_t(6)?.map(drop_dir).transpose()?;
-                    kiln::kernels::recurrent::lstm(x, &w, &r, b.as_ref(), h0.as_ref(), c0.as_ref())?
-                }
-                _ => {
-                    let lbr = a.int("linear_before_reset", 0)? != 0;
-                    kiln::kernels::recurrent::gru(x, &w, &r, b.as_ref(), h0.as_ref(), lbr)?
-                }
-            };
-            let ys = out.y.shape().to_vec();
-            let mut v = vec![
-                out.y.reshape(&[ys[0], 1, ys[1], ys[2]])?,
-                out.h.reshape(&[1, ys[1], ys[2]])?,
-            ];
-            if let Some(c) = out.c {
-                v.push(c.reshape(&[1, ys[1], ys[2]])?);
-            }
-            v
-        }
-        ("", "Conv") => {
-            no_auto_pad(op, &a)?;
-            let p = kiln::kernels::conv::Conv2dParams {
-                stride: pair(op, "strides", a.ints("strides")?, 1)?,
-                padding: pads4(op, a.ints("pads")?)?,
-                dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
-                groups: usize::try_from(a.int("group", 1)?)
-                    .map_err(|_| bad("Conv: negative group"))?,
-            };
-            let w = t(1)?;
-            if let Some(ks) = a.ints("kernel_shape")? {
-                if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
-                    return Err(Error::invalid(
-                        "Conv (kernel_shape vs W)",
-                        format!("shapes {ks:?} and {:?} disagree", w.shape()),
-                    ));
-                }
-            }
-            vec![t(0)?.conv2d(w, opt_t(2)?, &p)?]
-        }
-        ("", "ConvTranspose") => {
-            no_auto_pad(op, &a)?;
-            if a.ints("output_shape")?.is_some() {
-                return Err(bad(
-                    "ConvTranspose: output_shape is not supported (give pads)",
-                ));
-            }
-            let p = kiln::kernels::conv::ConvTranspose2dParams {
-                stride: pair(op, "strides", a.ints("strides")?, 1)?,
-                padding: pads4(op, a.ints("pads")?)?,
-                output_padding: pair(op, "output_padding", a.ints("output_padding")?, 0)?,
-                dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
-                groups: usize::try_from(a.int("group", 1)?)
-                    .map_err(|_| bad("ConvTranspose: negative group"))?,
-            };
-            let w = t(1)?;
-            if let Some(ks) = a.ints("kernel_shape")? {
-                if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
-                    return Err(Error::invalid(
-                        "ConvTranspose (kernel_shape vs W)",
-                        format!("shapes {ks:?} and {:?} disagree", w.shape()),
-                    ));
-                }
-            }
-            vec![t(0)?.conv_transpose2d(w, opt_t(2)?, &p)?]
-        }
-        ("", "Attention") => {
-            for k in ["qk_matmul_output_mode", "softcap"] {
-                if a.raw(k).is_some_and(|v| v.as_f64() != Some(0.0)) {
-                    return Err(bad(format!("Attention: attribute {k} is not supported")));
-                }
-            }
-            if inputs.len() > 4 && inputs[4..].iter().any(Option::is_some) {
-                return Err(bad(
-                    "Attention: past_key/past_value/nonpad_kv_seqlen inputs are not supported",
-                ));
-            }
-            let p = kiln::kernels::attention::AttentionParams {
-                scale: a.opt_float("scale")?,
-                causal: a.int("is_causal", 0)? != 0,
-            };
-            let (q, k, v) = (t(0)?, t(1)?, t(2)?);
-            let mask = opt_t(3)?;
-            if q.rank() == 3 {
-                let hq = a.int("q_num_heads", 0)?;
-                let hkv = a.int("kv_num_heads", 0)?;
-                if hq <= 0 || hkv <= 0 {
-                    return Err(bad(
-                        "Attention: 3-D inputs need q_num_heads and kv_num_heads",
-                    ));
-                }
-                let (hq, hkv) = (hq as usize, hkv as usize);
-                let split = |x: &Tensor, h: usize| -> Result<Tensor> {
-                    let s = x.shape();
-                    if !s[2].is_multiple_of(h) {
-                        return Err(bad(format!(
-                            "Attention: hidden size {} not divisible by {h} heads",
-                            s[2]
-                        )));
-                    }
-                    x.reshape(&[s[0], s[1], h, s[2] / h])?
-                        .permute(&[0, 2, 1, 3])
-                };
-                let y = split(q, hq)?.attention(&split(k, hkv)?, &split(v, hkv)?, mask, &p)?;
-                let ys = y.shape().to_vec();
-                vec![y
-                    .permute(&[0, 2, 1, 3])?
-                    .reshape(&[ys[0], ys[2], ys[1] * ys[3]])?]
-            } else {
-                a.int("q_num_heads", 0)?;
-                a.int("kv_num_heads", 0)?;
-                vec![q.attention(k, v, mask, &p)?]
-            }
-        }
-        _ => return Err(bad(format!("op {op} (domain {domain:?}) is not supported"))),
-    };
-    a.finish()?;
+    let out = run(&call)?;
+    call.attrs.finish()?;
     Ok(out)
+}
+
+/// `MatMul`.
+fn matmul(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.matmul(call.t(1)?)?])
+}
+
+/// `Gemm`.
+fn gemm(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    let (ta, tb) = (a.int("transA", 0)? != 0, a.int("transB", 0)? != 0);
+    let (alpha, beta) = (a.float("alpha", 1.0)?, a.float("beta", 1.0)?);
+    let mut y = call.t(0)?.matmul_t(call.t(1)?, ta, tb)?;
+    if alpha != 1.0 {
+        y = y.mul_scalar(alpha)?;
+    }
+    if let Some(c) = call.opt_t(2)? {
+        let c = if beta != 1.0 {
+            c.mul_scalar(beta)?
+        } else {
+            c.clone()
+        };
+        y = y.add(&c)?;
+    }
+    Ok(vec![y])
+}
+
+/// `Relu`.
+fn relu(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.relu()?])
+}
+
+/// `Tanh`.
+fn tanh(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.tanh()?])
+}
+
+/// `Sigmoid`.
+fn sigmoid(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.sigmoid()?])
+}
+
+/// `Add`.
+fn add(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.add(call.t(1)?)?])
+}
+
+/// `Sub`.
+fn sub(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.sub(call.t(1)?)?])
+}
+
+/// `Mul`.
+fn mul(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.mul(call.t(1)?)?])
+}
+
+/// `Div`.
+fn div(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.div(call.t(1)?)?])
+}
+
+/// `Transpose`.
+fn transpose(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    let x = call.t(0)?;
+    let perm = match a.ints("perm")? {
+        Some(p) => usizes(op, "perm", &p)?,
+        None => (0..x.rank()).rev().collect(),
+    };
+    Ok(vec![x.permute(&perm)?])
+}
+
+/// `Reshape`.
+fn reshape(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    let x = call.t(0)?;
+    if a.int("allowzero", 0)? != 0 {
+        return Err(bad("Reshape: allowzero=1 is not supported"));
+    }
+    let spec = call.input(1)?.ints(op)?;
+    let mut shape = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &d) in spec.iter().enumerate() {
+        match d {
+            0 => shape.push(
+                *x.shape()
+                    .get(i)
+                    .ok_or_else(|| bad("Reshape: 0 past the input rank"))?,
+            ),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                shape.push(1);
+            }
+            d if d > 0 => shape.push(d as usize),
+            d => return Err(bad(format!("Reshape: invalid dimension {d}"))),
+        }
+    }
+    if let Some(i) = infer {
+        let known: usize = shape.iter().product();
+        if known == 0 || x.numel() % known != 0 {
+            return Err(bad(format!(
+                "Reshape: cannot infer a dimension of {shape:?} from {:?}",
+                x.shape()
+            )));
+        }
+        shape[i] = x.numel() / known;
+    }
+    Ok(vec![x.reshape(&shape)?])
+}
+
+/// `Flatten`.
+fn flatten(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    let x = call.t(0)?;
+    let axis = a.int("axis", 1)?;
+    let r = x.rank() as i64;
+    let axis = if axis < 0 { axis + r } else { axis };
+    if !(0..=r).contains(&axis) {
+        return Err(bad(format!(
+            "Flatten: axis {axis} out of range for rank {r}"
+        )));
+    }
+    let outer: usize = x.shape()[..axis as usize].iter().product();
+    Ok(vec![x.reshape(&[outer, x.numel() / outer.max(1)])?])
+}
+
+/// `ReduceSum`, `ReduceMean`, `ReduceMax`.
+fn reduce(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    let x = call.t(0)?;
+    let keep = a.int("keepdims", 1)? != 0;
+    let noop = a.int("noop_with_empty_axes", 0)? != 0;
+    let axes: Vec<isize> = match call.inputs.get(1).and_then(Option::as_ref) {
+        Some(v) => v.ints(op)?.iter().map(|&x| x as isize).collect(),
+        None => Vec::new(),
+    };
+    let axes = if axes.is_empty() && !noop {
+        (0..x.rank() as isize).collect()
+    } else {
+        axes
+    };
+    let rop = match op {
+        "ReduceSum" => kiln::kernels::reduce::ReduceOp::Sum,
+        "ReduceMean" => kiln::kernels::reduce::ReduceOp::Mean,
+        _ => kiln::kernels::reduce::ReduceOp::Max,
+    };
+    Ok(vec![x.reduce(rop, &axes, keep)?])
+}
+
+/// `Dropout`.
+fn dropout(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    a.int("seed", 0)?;
+    if call.inputs.get(2).and_then(Option::as_ref).is_some() {
+        return Err(bad(
+            "Dropout: training_mode input is not supported by the runner",
+        ));
+    }
+    Ok(vec![call.t(0)?.clone()])
+}
+
+/// `Adam`, `Momentum`, `Adagrad`.
+fn optimizer(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    let scalar_f = |i: usize| -> Result<f32> {
+        match call.input(i)? {
+            Val::S(_, x) => Ok(*x),
+            _ => Err(bad(format!("{op}: R must be a one-element float input"))),
+        }
+    };
+    let r = scalar_f(0)?;
+    let step = *call
+        .input(1)?
+        .ints(op)?
+        .first()
+        .ok_or_else(|| bad(format!("{op}: empty T")))?;
+    let groups = if op == "Adam" { 4 } else { 3 };
+    let n_in = call.inputs.len().saturating_sub(2);
+    if n_in == 0 || !n_in.is_multiple_of(groups) {
+        return Err(bad(format!(
+            "{op}: {n_in} tensor inputs is not a multiple of {groups}"
+        )));
+    }
+    let n = n_in / groups;
+    let slot = |g: usize, i: usize| call.t(2 + g * n + i);
+    let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); groups - 1];
+    use kiln::kernels::optim;
+    match op {
+        "Adam" => {
+            let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 0.999)?);
+            let eps = a.float("epsilon", 1e-6)?;
+            let (nc, ncp) = (
+                a.float("norm_coefficient", 0.0)?,
+                a.float("norm_coefficient_post", 0.0)?,
+            );
+            for i in 0..n {
+                let (x, v, h) = optim::adam_onnx(
+                    r,
+                    step,
+                    slot(0, i)?,
+                    slot(1, i)?,
+                    slot(2, i)?,
+                    slot(3, i)?,
+                    alpha,
+                    beta,
+                    eps,
+                    nc,
+                    ncp,
+                )?;
+                outs[0].push(x);
+                outs[1].push(v);
+                outs[2].push(h);
+            }
+        }
+        "Momentum" => {
+            let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 1.0)?);
+            let mode = match a.string("mode", "standard")?.as_str() {
+                "standard" => optim::MomentumMode::Standard,
+                "nesterov" => optim::MomentumMode::Nesterov,
+                m => return Err(bad(format!("Momentum: mode {m} is not supported"))),
+            };
+            let nc = a.float("norm_coefficient", 0.0)?;
+            for i in 0..n {
+                let (x, v) = optim::momentum_onnx(
+                    r,
+                    step,
+                    slot(0, i)?,
+                    slot(1, i)?,
+                    slot(2, i)?,
+                    alpha,
+                    beta,
+                    mode,
+                    nc,
+                )?;
+                outs[0].push(x);
+                outs[1].push(v);
+            }
+        }
+        _ => {
+            let decay = a.float("decay_factor", 0.0)?;
+            let eps = a.float("epsilon", 1e-6)?;
+            let nc = a.float("norm_coefficient", 0.0)?;
+            for i in 0..n {
+                let (x, h) = optim::adagrad_onnx(
+                    r,
+                    step,
+                    slot(0, i)?,
+                    slot(1, i)?,
+                    slot(2, i)?,
+                    decay,
+                    eps,
+                    nc,
+                )?;
+                outs[0].push(x);
+                outs[1].push(h);
+            }
+        }
+    }
+    Ok(outs.into_iter().flatten().collect())
+}
+
+/// `MaxPool`, `AveragePool`.
+fn pool(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    no_auto_pad(op, a)?;
+    if a.int("storage_order", 0)? != 0 {
+        return Err(bad("MaxPool: storage_order 1 is not supported"));
+    }
+    let kernel = pair(op, "kernel_shape", a.ints("kernel_shape")?, 0)?;
+    let p = kiln::kernels::pool::Pool2dParams {
+        kernel,
+        stride: pair(op, "strides", a.ints("strides")?, 1)?,
+        padding: pads4(op, a.ints("pads")?)?,
+        dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
+        count_include_pad: a.int("count_include_pad", 0)? != 0,
+        ceil_mode: a.int("ceil_mode", 0)? != 0,
+    };
+    let x = call.t(0)?;
+    Ok(vec![if op == "MaxPool" {
+        x.max_pool2d(&p)?
+    } else {
+        x.avg_pool2d(&p)?
+    }])
+}
+
+/// `GlobalAveragePool`.
+fn global_average_pool(call: &Call) -> Result<Vec<Tensor>> {
+    Ok(vec![call.t(0)?.global_avg_pool2d()?])
+}
+
+/// `LeakyRelu`.
+fn leaky_relu(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    Ok(vec![call.t(0)?.leaky_relu(a.float("alpha", 0.01)?)?])
+}
+
+/// `Gelu`.
+fn gelu(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    let approx = a.string("approximate", "none")?;
+    let tanh = match approx.as_str() {
+        "none" => false,
+        "tanh" => true,
+        other => return Err(bad(format!("Gelu: approximate={other} is not supported"))),
+    };
+    Ok(vec![call.t(0)?.gelu(tanh)?])
+}
+
+/// `Softmax`.
+fn softmax(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    Ok(vec![call.t(0)?.softmax(a.int("axis", -1)? as isize)?])
+}
+
+/// `LogSoftmax`.
+fn log_softmax(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    Ok(vec![call.t(0)?.log_softmax(a.int("axis", -1)? as isize)?])
+}
+
+/// `SoftmaxCrossEntropyLoss`.
+fn softmax_cross_entropy_loss(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    let red = a.string("reduction", "mean")?;
+    if red != "mean" {
+        return Err(bad(format!(
+            "SoftmaxCrossEntropyLoss: reduction {red} is not supported"
+        )));
+    }
+    if a.raw("ignore_index").is_some() {
+        return Err(bad(
+            "SoftmaxCrossEntropyLoss: ignore_index is not supported",
+        ));
+    }
+    let labels = match call.input(1)? {
+        Val::I(v, s) => {
+            let v: Vec<i32> = v
+                .iter()
+                .map(|&x| i32::try_from(x).map_err(|_| bad(format!("label {x} out of i32 range"))))
+                .collect::<Result<_>>()?;
+            Tensor::from_slice(call.t(0)?.context(), &v, s)?
+        }
+        Val::T(_) | Val::S(..) => {
+            return Err(bad("SoftmaxCrossEntropyLoss: labels must be integers"))
+        }
+    };
+    let (loss, log_prob) = call.t(0)?.softmax_cross_entropy(&labels, call.opt_t(2)?)?;
+    Ok(vec![loss, log_prob])
+}
+
+/// `LayerNormalization`.
+fn layer_normalization(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    if a.int("stash_type", 1)? != 1 {
+        return Err(bad("LayerNormalization: stash_type must be 1 (float32)"));
+    }
+    let axis = a.int("axis", -1)? as isize;
+    let eps = a.float("epsilon", 1e-5)?;
+    Ok(vec![call.t(0)?.layer_norm(
+        axis,
+        call.opt_t(1)?,
+        call.opt_t(2)?,
+        eps,
+    )?])
+}
+
+/// `BatchNormalization`.
+fn batch_normalization(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    if a.int("training_mode", 0)? != 0 {
+        return Err(bad(
+            "BatchNormalization: training_mode=1 is not supported by the runner",
+        ));
+    }
+    a.float("momentum", 0.9)?;
+    let eps = a.float("epsilon", 1e-5)?;
+    Ok(vec![call.t(0)?.batch_norm_inference(
+        call.t(1)?,
+        call.t(2)?,
+        call.t(3)?,
+        call.t(4)?,
+        eps,
+    )?])
+}
+
+/// `RNN`, `LSTM`, `GRU`.
+fn recurrent(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    let dir = a.string("direction", "forward")?;
+    if dir != "forward" {
+        return Err(bad(format!("{op}: direction {dir} is not supported")));
+    }
+    if a.int("layout", 0)? != 0 {
+        return Err(bad(format!("{op}: layout 1 is not supported")));
+    }
+    for k in ["activations", "activation_alpha", "activation_beta", "clip"] {
+        if a.raw(k).is_some() {
+            return Err(bad(format!("{op}: attribute {k} is not supported")));
+        }
+    }
+    if op == "LSTM" && a.int("input_forget", 0)? != 0 {
+        return Err(bad("LSTM: input_forget is not supported"));
+    }
+    if call.inputs.get(4).and_then(Option::as_ref).is_some() {
+        return Err(bad(format!("{op}: sequence_lens is not supported")));
+    }
+    if op == "LSTM" && call.inputs.get(7).and_then(Option::as_ref).is_some() {
+        return Err(bad("LSTM: peepholes are not supported"));
+    }
+    let hidden = a.int("hidden_size", 0)?;
+    let (x, w, r) = (call.t(0)?, call.t(1)?, call.t(2)?);
+    let drop_dir = |x: &Tensor| -> Result<Tensor> {
+        let s = x.shape();
+        if s.first() != Some(&1) {
+            return Err(bad(format!(
+                "{op}: expected one direction, got shape {s:?}"
+            )));
+        }
+        Ok(x.reshape(&s[1..])?)
+    };
+    let (w, r) = (drop_dir(w)?, drop_dir(r)?);
+    if hidden > 0 && r.shape().get(1) != Some(&(hidden as usize)) {
+        return Err(bad(format!(
+            "{op}: hidden_size {hidden} and R of shape {:?} disagree",
+            r.shape()
+        )));
+    }
+    let b = call.opt_t(3)?.map(drop_dir).transpose()?;
+    let h0 = call.opt_t(5)?.map(drop_dir).transpose()?;
+    let out = match op {
+        "RNN" => kiln::kernels::recurrent::rnn(x, &w, &r, b.as_ref(), h0.as_ref())?,
+        "LSTM" => {
+            let c0 = call.opt_t(6)?.map(drop_dir).transpose()?;
+            kiln::kernels::recurrent::lstm(x, &w, &r, b.as_ref(), h0.as_ref(), c0.as_ref())?
+        }
+        _ => {
+            let lbr = a.int("linear_before_reset", 0)? != 0;
+            kiln::kernels::recurrent::gru(x, &w, &r, b.as_ref(), h0.as_ref(), lbr)?
+        }
+    };
+    let ys = out.y.shape().to_vec();
+    let mut v = vec![
+        out.y.reshape(&[ys[0], 1, ys[1], ys[2]])?,
+        out.h.reshape(&[1, ys[1], ys[2]])?,
+    ];
+    if let Some(c) = out.c {
+        v.push(c.reshape(&[1, ys[1], ys[2]])?);
+    }
+    Ok(v)
+}
+
+/// `Conv`.
+fn conv(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    no_auto_pad(op, a)?;
+    let p = kiln::kernels::conv::Conv2dParams {
+        stride: pair(op, "strides", a.ints("strides")?, 1)?,
+        padding: pads4(op, a.ints("pads")?)?,
+        dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
+        groups: usize::try_from(a.int("group", 1)?).map_err(|_| bad("Conv: negative group"))?,
+    };
+    let w = call.t(1)?;
+    if let Some(ks) = a.ints("kernel_shape")? {
+        if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
+            return Err(bad(format!(
+                "Conv (kernel_shape vs W): shapes {ks:?} and {:?} disagree",
+                w.shape()
+            )));
+        }
+    }
+    Ok(vec![call.t(0)?.conv2d(w, call.opt_t(2)?, &p)?])
+}
+
+/// `ConvTranspose`.
+fn conv_transpose(call: &Call) -> Result<Vec<Tensor>> {
+    let op = call.op;
+    let a = &call.attrs;
+    no_auto_pad(op, a)?;
+    if a.ints("output_shape")?.is_some() {
+        return Err(bad(
+            "ConvTranspose: output_shape is not supported (give pads)",
+        ));
+    }
+    let p = kiln::kernels::conv::ConvTranspose2dParams {
+        stride: pair(op, "strides", a.ints("strides")?, 1)?,
+        padding: pads4(op, a.ints("pads")?)?,
+        output_padding: pair(op, "output_padding", a.ints("output_padding")?, 0)?,
+        dilation: pair(op, "dilations", a.ints("dilations")?, 1)?,
+        groups: usize::try_from(a.int("group", 1)?)
+            .map_err(|_| bad("ConvTranspose: negative group"))?,
+    };
+    let w = call.t(1)?;
+    if let Some(ks) = a.ints("kernel_shape")? {
+        if usizes(op, "kernel_shape", &ks)? != w.shape()[2..] {
+            return Err(bad(format!(
+                "ConvTranspose (kernel_shape vs W): shapes {ks:?} and {:?} disagree",
+                w.shape()
+            )));
+        }
+    }
+    Ok(vec![call.t(0)?.conv_transpose2d(w, call.opt_t(2)?, &p)?])
+}
+
+/// `Attention`.
+fn attention(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    for k in ["qk_matmul_output_mode", "softcap"] {
+        if a.raw(k).is_some_and(|v| v.as_f64() != Some(0.0)) {
+            return Err(bad(format!("Attention: attribute {k} is not supported")));
+        }
+    }
+    if call.inputs.len() > 4 && call.inputs[4..].iter().any(Option::is_some) {
+        return Err(bad(
+            "Attention: past_key/past_value/nonpad_kv_seqlen inputs are not supported",
+        ));
+    }
+    let p = kiln::kernels::attention::AttentionParams {
+        scale: a.opt_float("scale")?,
+        causal: a.int("is_causal", 0)? != 0,
+    };
+    let (q, k, v) = (call.t(0)?, call.t(1)?, call.t(2)?);
+    let mask = call.opt_t(3)?;
+    if q.rank() == 3 {
+        let hq = a.int("q_num_heads", 0)?;
+        let hkv = a.int("kv_num_heads", 0)?;
+        if hq <= 0 || hkv <= 0 {
+            return Err(bad(
+                "Attention: 3-D inputs need q_num_heads and kv_num_heads",
+            ));
+        }
+        let (hq, hkv) = (hq as usize, hkv as usize);
+        let split = |x: &Tensor, h: usize| -> Result<Tensor> {
+            let s = x.shape();
+            if !s[2].is_multiple_of(h) {
+                return Err(bad(format!(
+                    "Attention: hidden size {} not divisible by {h} heads",
+                    s[2]
+                )));
+            }
+            Ok(x.reshape(&[s[0], s[1], h, s[2] / h])?
+                .permute(&[0, 2, 1, 3])?)
+        };
+        let y = split(q, hq)?.attention(&split(k, hkv)?, &split(v, hkv)?, mask, &p)?;
+        let ys = y.shape().to_vec();
+        Ok(vec![y.permute(&[0, 2, 1, 3])?.reshape(&[
+            ys[0],
+            ys[2],
+            ys[1] * ys[3],
+        ])?])
+    } else {
+        a.int("q_num_heads", 0)?;
+        a.int("kv_num_heads", 0)?;
+        Ok(vec![q.attention(k, v, mask, &p)?])
+    }
 }
 
 fn to_val(ctx: &Context, h: &HostTensor) -> Result<Val> {
@@ -1047,8 +1173,8 @@ async fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec
         };
         let wrt: Vec<&Tensor> = case
             .grads
-            .iter()
-            .map(|(i, _)| {
+            .keys()
+            .map(|i| {
                 leaves
                     .get(i)
                     .ok_or_else(|| bad(format!("gradient input {i} is not a float input")))
@@ -1079,7 +1205,7 @@ async fn run_case_inner(ctx: &Context, suite: &Suite, case: &Case) -> Result<Vec
 pub async fn run_case_async(ctx: &Context, suite: &Suite, case: &Case) -> Verdict {
     let failures = match run_case_inner(ctx, suite, case).await {
         Ok(f) => f,
-        Err(e) => vec![format!("{} could not run: {e}", case.name)],
+        Err(e) => vec![format!("{} could not run: {e:#}", case.name)],
     };
     Verdict {
         case: case.name.clone(),
