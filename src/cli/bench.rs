@@ -13,8 +13,9 @@
 
 use std::time::Instant;
 
+use anyhow::{bail, Context as _, Result};
 use kiln::kernels::ceiling::{ceiling_copy, ceiling_fma, ceiling_fma_flops};
-use kiln::{Context, ContextOptions, Error, GpuTimer, Result, Tensor};
+use kiln::{Context, ContextOptions, GpuTimer, Tensor};
 
 use super::memory::{seeded, train_step_memory, MemoryReport};
 
@@ -33,16 +34,13 @@ pub enum Timing {
 }
 
 impl std::str::FromStr for Timing {
-    type Err = Error;
+    type Err = String;
 
-    fn from_str(s: &str) -> Result<Timing> {
+    fn from_str(s: &str) -> std::result::Result<Timing, String> {
         match s {
             "gpu" => Ok(Timing::Gpu),
             "wall" => Ok(Timing::Wall),
-            other => Err(Error::invalid(
-                "bench",
-                format!("unknown timing {other:?} (use gpu or wall)"),
-            )),
+            other => Err(format!("unknown timing {other:?} (use gpu or wall)")),
         }
     }
 }
@@ -515,7 +513,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
         bytes: c.bytes,
         ops: 1,
         per_item: None,
-        build: c.build,
+        build: Box::new(move || Ok((c.build)()?)),
     }));
     ctx.synchronize()?;
     Ok(cases)
@@ -541,7 +539,7 @@ fn time_once(
     match timer {
         Some(t) => {
             ctx.realize_timed(&refs, t)?;
-            t.read_seconds(ctx)
+            Ok(t.read_seconds(ctx)?)
         }
         None => {
             let start = Instant::now();
@@ -756,12 +754,12 @@ fn same_adapter(ctx: &Context) -> Result<Context> {
         wgpu::Backend::Dx12 => "dx12",
         _ => "webgpu",
     };
-    Context::with_options(ContextOptions {
+    Ok(Context::with_options(ContextOptions {
         backend: Some(backend.into()),
         adapter_name: Some(info.name.clone()),
         pipeline_cache: None,
         ..ContextOptions::default()
-    })
+    })?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -924,13 +922,10 @@ pub fn cold_start_child(started: Instant) -> Result<()> {
     let _ = writeln!(out, "{}", run.line());
     let _ = out.flush();
     if !loss.item::<f32>()?.is_finite() {
-        return Err(Error::invalid(
-            "cold start",
-            "the first step's loss is not finite",
-        ));
+        bail!("cold start: the first step's loss is not finite");
     }
     ctx.save_pipeline_cache()
-        .map_err(|e| Error::invalid("cold start", format!("saving the pipeline cache: {e}")))?;
+        .context("cold start: saving the pipeline cache")?;
     Ok(())
 }
 
@@ -988,7 +983,6 @@ impl ColdStartResult {
 
 fn spawn_cold(exe: &std::path::Path, cache_dir: &std::path::Path) -> Result<ColdStartRun> {
     use std::io::BufRead;
-    let fail = |why: String| Error::invalid("cold start", why);
     let started = Instant::now();
     let mut child = std::process::Command::new(exe)
         .arg("cold-start-child")
@@ -999,23 +993,21 @@ fn spawn_cold(exe: &std::path::Path, cache_dir: &std::path::Path) -> Result<Cold
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .map_err(|e| fail(format!("could not start {}: {e}", exe.display())))?;
+        .with_context(|| format!("cold start: could not start {}", exe.display()))?;
     let mut report = None;
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines() {
-            let line = line.map_err(|e| fail(e.to_string()))?;
+            let line = line.context("cold start: reading the child's report")?;
             if let Some(mut r) = ColdStartRun::parse(&line) {
                 r.total_ms = started.elapsed().as_secs_f64() * 1e3;
                 report = Some(r);
             }
         }
     }
-    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    let status = child.wait().context("cold start: waiting for the child")?;
     match report {
         Some(r) if status.success() => Ok(r),
-        _ => Err(fail(format!(
-            "the child exited with {status} without a report"
-        ))),
+        _ => bail!("cold start: the child exited with {status} without a report"),
     }
 }
 
@@ -1028,10 +1020,12 @@ pub fn cold_start(
     runs: usize,
     supported: bool,
 ) -> Result<Vec<ColdStartResult>> {
-    let io = |e: std::io::Error| Error::invalid("cold start", e.to_string());
+    let mkdir = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+    };
     let base = std::env::temp_dir().join(format!("kiln-cold-start-{}", std::process::id()));
     let warm = base.join("warm");
-    std::fs::create_dir_all(&warm).map_err(io)?;
+    mkdir(&warm)?;
     // Prime the warm cache (this run is not counted).
     spawn_cold(exe, &warm)?;
     let mut without = Vec::new();
@@ -1039,11 +1033,11 @@ pub fn cold_start(
     let result = (|| {
         for k in 0..runs.max(1) {
             let empty = base.join(format!("empty-{k}"));
-            std::fs::create_dir_all(&empty).map_err(io)?;
+            mkdir(&empty)?;
             without.push(spawn_cold(exe, &empty)?);
             with.push(spawn_cold(exe, &warm)?);
         }
-        Ok::<(), Error>(())
+        Ok::<(), anyhow::Error>(())
     })();
     let _ = std::fs::remove_dir_all(&base);
     result?;
