@@ -41,6 +41,8 @@ pub mod reference;
 pub mod shaders;
 pub mod shape;
 pub mod tensor;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

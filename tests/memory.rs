@@ -59,7 +59,7 @@ peak/(params + optimizer + live set) {:.3}",
 fn the_plan_reports_exact_liveness_of_a_small_chain() {
     let ctx = kiln::Context::new().unwrap();
     // Unfused, so each op is a dispatch of its own (fused, a and b are one kernel: below).
-    ctx.set_fusion(false);
+    kiln::testing::set_fusion(&ctx, false);
     let data: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
     let x = kiln::Tensor::from_slice(&ctx, &data, &[1000]).unwrap();
     // a = x + x (4,000 bytes, read by b), b = a * a (4,000, read by c), c = sum(b) (kept).
@@ -84,7 +84,7 @@ fn the_plan_reports_exact_liveness_of_a_small_chain() {
     assert!((got - want).abs() <= 1e-3 * want.abs(), "{got} vs {want}");
 
     // Fused, a never exists: b (one generated kernel) is the only intermediate.
-    ctx.set_fusion(true);
+    kiln::testing::set_fusion(&ctx, true);
     let b = x.add(&x).unwrap().mul(&x.add(&x).unwrap()).unwrap();
     let c = b.sum_all().unwrap();
     drop(b);
