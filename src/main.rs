@@ -448,8 +448,9 @@ fn predict(
 }
 
 fn conformance(dir: &std::path::Path, filter: Option<&str>) -> Result<()> {
-    let ctx = Context::new()?;
+    // The set first: a missing or malformed set fails before a device is opened.
     let suite = cli::conformance::Suite::load(dir)?;
+    let ctx = Context::new()?;
     eprintln!(
         "conformance: {} cases from {} on {}",
         suite.cases.len(),

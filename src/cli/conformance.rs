@@ -402,9 +402,9 @@ const OPS: &[(&str, &str, OpFn)] = &[
     ("", "ReduceMean", reduce),
     ("", "ReduceMax", reduce),
     ("", "Dropout", dropout),
-    ("ai.onnx.preview.training", "Adam", optimizer),
-    ("ai.onnx.preview.training", "Momentum", optimizer),
-    ("ai.onnx.preview.training", "Adagrad", optimizer),
+    ("ai.onnx.preview.training", "Adam", adam),
+    ("ai.onnx.preview.training", "Momentum", momentum),
+    ("ai.onnx.preview.training", "Adagrad", adagrad),
     ("", "MaxPool", pool),
     ("", "AveragePool", pool),
     ("", "GlobalAveragePool", global_average_pool),
@@ -608,103 +608,131 @@ fn dropout(call: &Call) -> Result<Vec<Tensor>> {
     Ok(vec![call.t(0)?.clone()])
 }
 
-/// `Adam`, `Momentum`, `Adagrad`.
-fn optimizer(call: &Call) -> Result<Vec<Tensor>> {
-    let op = call.op;
-    let a = &call.attrs;
-    let scalar_f = |i: usize| -> Result<f32> {
-        match call.input(i)? {
-            Val::S(_, x) => Ok(*x),
-            _ => Err(bad(format!("{op}: R must be a one-element float input"))),
+/// The inputs every ONNX training-domain optimizer takes: the rate R (a one-element float),
+/// the step count T, then `groups` groups of `n` tensors each (X, G, then the state).
+struct OptimizerInputs<'c, 'a> {
+    call: &'c Call<'a>,
+    r: f32,
+    step: i64,
+    n: usize,
+}
+
+impl<'c, 'a> OptimizerInputs<'c, 'a> {
+    fn new(call: &'c Call<'a>, groups: usize) -> Result<Self> {
+        let op = call.op;
+        let r = match call.input(0)? {
+            Val::S(_, x) => *x,
+            _ => return Err(bad(format!("{op}: R must be a one-element float input"))),
+        };
+        let step = *call
+            .input(1)?
+            .ints(op)?
+            .first()
+            .ok_or_else(|| bad(format!("{op}: empty T")))?;
+        let n_in = call.inputs.len().saturating_sub(2);
+        if n_in == 0 || !n_in.is_multiple_of(groups) {
+            return Err(bad(format!(
+                "{op}: {n_in} tensor inputs is not a multiple of {groups}"
+            )));
         }
-    };
-    let r = scalar_f(0)?;
-    let step = *call
-        .input(1)?
-        .ints(op)?
-        .first()
-        .ok_or_else(|| bad(format!("{op}: empty T")))?;
-    let groups = if op == "Adam" { 4 } else { 3 };
-    let n_in = call.inputs.len().saturating_sub(2);
-    if n_in == 0 || !n_in.is_multiple_of(groups) {
-        return Err(bad(format!(
-            "{op}: {n_in} tensor inputs is not a multiple of {groups}"
-        )));
+        Ok(OptimizerInputs {
+            call,
+            r,
+            step,
+            n: n_in / groups,
+        })
     }
-    let n = n_in / groups;
-    let slot = |g: usize, i: usize| call.t(2 + g * n + i);
-    let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); groups - 1];
-    use kiln::kernels::optim;
-    match op {
-        "Adam" => {
-            let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 0.999)?);
-            let eps = a.float("epsilon", 1e-6)?;
-            let (nc, ncp) = (
-                a.float("norm_coefficient", 0.0)?,
-                a.float("norm_coefficient_post", 0.0)?,
-            );
-            for i in 0..n {
-                let (x, v, h) = optim::adam_onnx(
-                    r,
-                    step,
-                    slot(0, i)?,
-                    slot(1, i)?,
-                    slot(2, i)?,
-                    slot(3, i)?,
-                    alpha,
-                    beta,
-                    eps,
-                    nc,
-                    ncp,
-                )?;
-                outs[0].push(x);
-                outs[1].push(v);
-                outs[2].push(h);
-            }
-        }
-        "Momentum" => {
-            let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 1.0)?);
-            let mode = match a.string("mode", "standard")?.as_str() {
-                "standard" => optim::MomentumMode::Standard,
-                "nesterov" => optim::MomentumMode::Nesterov,
-                m => return Err(bad(format!("Momentum: mode {m} is not supported"))),
-            };
-            let nc = a.float("norm_coefficient", 0.0)?;
-            for i in 0..n {
-                let (x, v) = optim::momentum_onnx(
-                    r,
-                    step,
-                    slot(0, i)?,
-                    slot(1, i)?,
-                    slot(2, i)?,
-                    alpha,
-                    beta,
-                    mode,
-                    nc,
-                )?;
-                outs[0].push(x);
-                outs[1].push(v);
-            }
-        }
-        _ => {
-            let decay = a.float("decay_factor", 0.0)?;
-            let eps = a.float("epsilon", 1e-6)?;
-            let nc = a.float("norm_coefficient", 0.0)?;
-            for i in 0..n {
-                let (x, h) = optim::adagrad_onnx(
-                    r,
-                    step,
-                    slot(0, i)?,
-                    slot(1, i)?,
-                    slot(2, i)?,
-                    decay,
-                    eps,
-                    nc,
-                )?;
-                outs[0].push(x);
-                outs[1].push(h);
-            }
-        }
+
+    /// Tensor `i` of group `g`.
+    fn slot(&self, g: usize, i: usize) -> Result<&'c Tensor> {
+        self.call.t(2 + g * self.n + i)
+    }
+}
+
+/// `Adam` (training domain): outputs every updated X, then every V, then every H.
+fn adam(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    let o = OptimizerInputs::new(call, 4)?;
+    let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 0.999)?);
+    let eps = a.float("epsilon", 1e-6)?;
+    let (nc, ncp) = (
+        a.float("norm_coefficient", 0.0)?,
+        a.float("norm_coefficient_post", 0.0)?,
+    );
+    let mut outs: [Vec<Tensor>; 3] = Default::default();
+    for i in 0..o.n {
+        let (x, v, h) = kiln::kernels::optim::adam_onnx(
+            o.r,
+            o.step,
+            o.slot(0, i)?,
+            o.slot(1, i)?,
+            o.slot(2, i)?,
+            o.slot(3, i)?,
+            alpha,
+            beta,
+            eps,
+            nc,
+            ncp,
+        )?;
+        outs[0].push(x);
+        outs[1].push(v);
+        outs[2].push(h);
+    }
+    Ok(outs.into_iter().flatten().collect())
+}
+
+/// `Momentum` (training domain): outputs every updated X, then every V.
+fn momentum(call: &Call) -> Result<Vec<Tensor>> {
+    use kiln::kernels::optim::MomentumMode;
+    let a = &call.attrs;
+    let o = OptimizerInputs::new(call, 3)?;
+    let (alpha, beta) = (a.float("alpha", 0.9)?, a.float("beta", 1.0)?);
+    let mode = match a.string("mode", "standard")?.as_str() {
+        "standard" => MomentumMode::Standard,
+        "nesterov" => MomentumMode::Nesterov,
+        m => return Err(bad(format!("Momentum: mode {m} is not supported"))),
+    };
+    let nc = a.float("norm_coefficient", 0.0)?;
+    let mut outs: [Vec<Tensor>; 2] = Default::default();
+    for i in 0..o.n {
+        let (x, v) = kiln::kernels::optim::momentum_onnx(
+            o.r,
+            o.step,
+            o.slot(0, i)?,
+            o.slot(1, i)?,
+            o.slot(2, i)?,
+            alpha,
+            beta,
+            mode,
+            nc,
+        )?;
+        outs[0].push(x);
+        outs[1].push(v);
+    }
+    Ok(outs.into_iter().flatten().collect())
+}
+
+/// `Adagrad` (training domain): outputs every updated X, then every H.
+fn adagrad(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    let o = OptimizerInputs::new(call, 3)?;
+    let decay = a.float("decay_factor", 0.0)?;
+    let eps = a.float("epsilon", 1e-6)?;
+    let nc = a.float("norm_coefficient", 0.0)?;
+    let mut outs: [Vec<Tensor>; 2] = Default::default();
+    for i in 0..o.n {
+        let (x, h) = kiln::kernels::optim::adagrad_onnx(
+            o.r,
+            o.step,
+            o.slot(0, i)?,
+            o.slot(1, i)?,
+            o.slot(2, i)?,
+            decay,
+            eps,
+            nc,
+        )?;
+        outs[0].push(x);
+        outs[1].push(h);
     }
     Ok(outs.into_iter().flatten().collect())
 }
