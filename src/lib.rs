@@ -20,10 +20,10 @@
 extern crate self as kiln;
 
 pub mod autograd;
+// The page uses the runner's core (from bytes, one case at a time), not the folder runner.
 #[cfg(target_arch = "wasm32")]
 #[path = "cli/conformance.rs"]
 #[allow(dead_code)]
-// the page uses the core (from bytes, one case at a time), not the folder runner
 mod conformance;
 pub mod context;
 pub mod data;
