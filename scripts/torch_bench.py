@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The `kiln bench` cases timed in PyTorch on the same GPU, for scripts/device-bench.sh.
 
-Case names, shapes and FLOP/byte counts mirror src/bench.rs and src/bench_f16.rs, so
+Case names, shapes and FLOP/byte counts mirror src/cli/bench.rs and src/cli/bench_f16.rs, so
 scripts/bench_compare.py can join the two JSON files by name. Precision is the strict kind:
 fp32 matmul and convolutions run with TF32 off (torch.backends.cuda.matmul.allow_tf32 and
 torch.backends.cudnn.allow_tf32 both False); the fp16 products are plain fp16 torch.matmul
@@ -122,7 +122,7 @@ def main():
 
     print(f"# torch bench on {adapter}", flush=True)
 
-    # ---- fp32 matmul (TF32 off), the sizes of src/bench.rs and src/bench_f16.rs ----
+    # ---- fp32 matmul (TF32 off), the sizes of src/cli/bench.rs and src/cli/bench_f16.rs ----
     sizes = [256, 512] if args.small else [256, 512, 1024, 2048, 4096, 8192]
     for n in sizes:
         a, b = rand(n, n), rand(n, n)

@@ -3,9 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
-use kiln::bench::{self, BenchOptions};
 use kiln::{Context, ContextOptions, Tensor};
+
+mod cli;
+
+use cli::bench::{self, BenchOptions};
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +82,9 @@ enum Command {
         /// How many test images.
         #[arg(long, default_value_t = 10)]
         count: usize,
+        /// Also write those images as a PNG grid to this file, in the order printed.
+        #[arg(long)]
+        grid: Option<PathBuf>,
     },
     /// Run an operator conformance set (DIR/cases.json + DIR/cases.safetensors) and print
     /// every failure, ending with `N passed, M failed`.
@@ -140,7 +147,8 @@ fn main() -> ExitCode {
             checkpoint,
             data,
             count,
-        }) => predict(&checkpoint, data.as_deref(), count),
+            grid,
+        }) => predict(&checkpoint, data.as_deref(), count, grid.as_deref()),
         Some(Command::Conformance { dir, filter }) => conformance(&dir, filter.as_deref()),
         Some(Command::Bench {
             json,
@@ -168,12 +176,13 @@ fn main() -> ExitCode {
                 run_bench(json, opts, lines)
             }
         }
-        Some(Command::ColdStartChild) => bench::cold_start_child(started).map_err(Into::into),
+        Some(Command::ColdStartChild) => bench::cold_start_child(started),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kiln: {e}");
+            // The whole chain: what failed, and why (a path, then the I/O or format error).
+            eprintln!("kiln: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -189,7 +198,7 @@ fn adapter_line(ctx: &Context) -> String {
 
 /// The main job: open the adapter, check a matmul against the CPU reference, and train the
 /// seed CNN briefly on kiln's procedural digits.
-fn main_job() -> Result<(), Box<dyn std::error::Error>> {
+fn main_job() -> Result<()> {
     let ctx = Context::new()?;
     println!("adapter: {}", adapter_line(&ctx));
     let (m, k, n) = (129, 257, 65);
@@ -211,7 +220,7 @@ fn main_job() -> Result<(), Box<dyn std::error::Error>> {
         if ok { "ok" } else { "MISMATCH" }
     );
     if !ok {
-        return Err("matmul does not match the CPU reference".into());
+        bail!("matmul does not match the CPU reference");
     }
     println!(
         "training the seed CNN on 3,000 procedural digits for 2 epochs (`kiln train` for more)"
@@ -236,9 +245,10 @@ fn load_data(
     data: Option<&std::path::Path>,
     procedural: usize,
     seed: u64,
-) -> Result<(kiln::data::Dataset, kiln::data::Dataset), Box<dyn std::error::Error>> {
+) -> Result<(kiln::data::Dataset, kiln::data::Dataset), anyhow::Error> {
     Ok(match data {
-        Some(dir) => kiln::data::Dataset::load_idx_dir(dir)?,
+        Some(dir) => kiln::data::Dataset::load_idx_dir(dir)
+            .with_context(|| format!("reading the IDX data in {}", dir.display()))?,
         None => (
             kiln::data::procedural_digits(procedural, seed),
             kiln::data::procedural_digits((procedural / 4).max(100), seed ^ 0xD161_7500),
@@ -247,7 +257,7 @@ fn load_data(
 }
 
 /// Trains the seed CNN; returns the final test accuracy.
-fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
+fn train(args: &TrainArgs) -> Result<f64> {
     use kiln::nn::checkpoint::{save, CheckpointMeta};
     use kiln::nn::model::{FitOptions, Samples};
     let ctx = Context::new()?;
@@ -263,7 +273,8 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
             .map(|d| d.display().to_string())
             .unwrap_or_else(|| "kiln's procedural digits".into())
     );
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut model = kiln::nn::zoo::seed_cnn(&ctx, args.lr, args.seed)?;
     // Cosine decay to 1% of the rate over the run, and light augmentation: 8,000 MNIST digits
     // overfit after three epochs otherwise.
@@ -304,10 +315,11 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
             step: model.optimizer().map_or(0, |o| o.steps()),
             notes: [("model".to_string(), "seed_cnn".to_string())].into(),
         };
-        save(&model, &checkpoint, &meta)?;
+        save(&model, &checkpoint, &meta)
+            .with_context(|| format!("cannot save {}", checkpoint.display()))?;
     }
-    let last = history.last().ok_or("no epochs were run")?;
-    let val = last.val.clone().ok_or("no test evaluation")?;
+    let last = history.last().context("no epochs were run")?;
+    let val = last.val.clone().context("no test evaluation")?;
     // Training curves and the confusion matrix, as PNG.
     let loss: Vec<f64> = history.iter().map(|e| e.loss).collect();
     let val_loss: Vec<f64> = history
@@ -319,8 +331,8 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
         .iter()
         .filter_map(|e| e.val.as_ref().and_then(|v| v.accuracy))
         .collect();
-    let p = kiln::plot::PALETTE;
-    kiln::plot::line_chart(
+    let p = cli::plot::PALETTE;
+    cli::plot::line_chart(
         &[("train loss", &loss, p[0]), ("test loss", &val_loss, p[1])],
         "seed CNN: loss per epoch",
         "epoch",
@@ -329,7 +341,7 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
         400,
     )?
     .save_png(args.out.join("loss.png"))?;
-    kiln::plot::line_chart(
+    cli::plot::line_chart(
         &[
             ("train accuracy", &acc, p[0]),
             ("test accuracy", &val_acc, p[1]),
@@ -343,7 +355,7 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
     .save_png(args.out.join("accuracy.png"))?;
     if let Some(conf) = &val.confusion {
         let labels: Vec<String> = (0..conf.counts.len()).map(|i| i.to_string()).collect();
-        kiln::plot::confusion_matrix_image(
+        cli::plot::confusion_matrix_image(
             &conf.counts,
             &labels,
             "seed CNN: test confusion matrix",
@@ -371,9 +383,10 @@ fn train(args: &TrainArgs) -> Result<f64, Box<dyn std::error::Error>> {
 fn load_checkpoint(
     ctx: &Context,
     checkpoint: &std::path::Path,
-) -> Result<kiln::nn::Sequential, Box<dyn std::error::Error>> {
+) -> Result<kiln::nn::Sequential, anyhow::Error> {
     let mut model = kiln::nn::zoo::seed_cnn(ctx, 1e-3, 0)?;
-    let meta = kiln::nn::checkpoint::load(&mut model, checkpoint)?;
+    let meta = kiln::nn::checkpoint::load(&mut model, checkpoint)
+        .with_context(|| format!("cannot load {}", checkpoint.display()))?;
     eprintln!(
         "loaded {} (epoch {}, step {})",
         checkpoint.display(),
@@ -383,10 +396,7 @@ fn load_checkpoint(
     Ok(model)
 }
 
-fn evaluate(
-    checkpoint: &std::path::Path,
-    data: Option<&std::path::Path>,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn evaluate(checkpoint: &std::path::Path, data: Option<&std::path::Path>) -> Result<()> {
     use kiln::nn::model::Samples;
     let ctx = Context::new()?;
     let model = load_checkpoint(&ctx, checkpoint)?;
@@ -413,7 +423,8 @@ fn predict(
     checkpoint: &std::path::Path,
     data: Option<&std::path::Path>,
     count: usize,
-) -> Result<(), Box<dyn std::error::Error>> {
+    grid: Option<&std::path::Path>,
+) -> Result<()> {
     use kiln::nn::model::Samples;
     let ctx = Context::new()?;
     let model = load_checkpoint(&ctx, checkpoint)?;
@@ -428,46 +439,50 @@ fn predict(
             row[best as usize], subset.labels[i]
         );
     }
+    if let Some(path) = grid {
+        cli::plot::grayscale_grid(&subset.images, subset.rows, subset.cols, 10, 3)?
+            .save_png(path)?;
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }
 
-fn conformance(
-    dir: &std::path::Path,
-    filter: Option<&str>,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn conformance(dir: &std::path::Path, filter: Option<&str>) -> Result<()> {
+    // The set first: a missing or malformed set fails before a device is opened.
+    let suite = cli::conformance::Suite::load(dir)?;
     let ctx = Context::new()?;
-    let suite = kiln::conformance::Suite::load(dir)?;
     eprintln!(
         "conformance: {} cases from {} on {}",
         suite.cases.len(),
         dir.display(),
         adapter_line(&ctx)
     );
-    let verdicts = kiln::conformance::run_suite(&ctx, &suite, filter, |done, total, v| {
+    let verdicts = cli::conformance::run_suite(&ctx, &suite, filter, |done, total, v| {
         for f in &v.failures {
             println!("FAIL {f}");
         }
         if done % 25 == 0 || done == total {
-            eprintln!("[{done}/{total}]");
+            eprintln!("[{done}/{total}] {}", v.case);
         }
     });
     let passed = verdicts.iter().filter(|v| v.passed()).count();
     let failed = verdicts.len() - passed;
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
-        return Err(format!("{failed} conformance cases failed").into());
+        bail!("{failed} conformance cases failed");
     }
     Ok(())
 }
 
-fn info() -> Result<(), Box<dyn std::error::Error>> {
+fn info() -> Result<()> {
     let options = ContextOptions::from_env();
     let adapters = Context::list_adapters(&options)?;
     if adapters.is_empty() {
-        return Err(Box::new(kiln::Error::NoAdapter {
+        return Err(kiln::Error::NoAdapter {
             tried: format!("backend {:?}", options.backend.as_deref().unwrap_or("all")),
             hint: "on Linux without a GPU: apt-get install mesa-vulkan-drivers".into(),
-        }));
+        }
+        .into());
     }
     for (i, a) in adapters.iter().enumerate() {
         let inf = &a.info;
@@ -486,7 +501,7 @@ fn info() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn run_profile(opts: &BenchOptions) -> Result<(), Box<dyn std::error::Error>> {
+fn run_profile(opts: &BenchOptions) -> Result<()> {
     let ctx = Context::new()?;
     println!(
         "# kiln bench --profile {} on {}",
@@ -499,12 +514,12 @@ fn run_profile(opts: &BenchOptions) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn run_cold_start(json: Option<PathBuf>, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn run_cold_start(json: Option<PathBuf>, runs: usize) -> Result<()> {
     let ctx = Context::new()?;
     let supported = ctx.features().contains(wgpu::Features::PIPELINE_CACHE);
     println!(
         "# kiln bench --cold-start {} on {}: process start to the first finished training step of the seed CNN (batch 64), {runs} runs each, without and with a warm pipeline cache (alternating); Mesa's own shader cache disabled in every run (MESA_SHADER_CACHE_DISABLE=true)",
-        kiln::bench::utc_date(),
+        bench::utc_date(),
         adapter_line(&ctx)
     );
     if !supported {
@@ -519,19 +534,16 @@ fn run_cold_start(json: Option<PathBuf>, runs: usize) -> Result<(), Box<dyn std:
     if let Some(path) = json {
         let items: Vec<String> = results.iter().map(|r| format!("  {}", r.json())).collect();
         let text = format!("[\n{}\n]\n", items.join(",\n"));
-        kiln::fsio::write_atomically(&path, text.as_bytes())?;
+        cli::fsio::write_atomically(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
 }
 
-fn run_bench(
-    json: Option<PathBuf>,
-    opts: BenchOptions,
-    lines: bool,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn run_bench(json: Option<PathBuf>, opts: BenchOptions, lines: bool) -> Result<()> {
     let ctx = Context::new()?;
-    let date = kiln::bench::utc_date();
+    let date = bench::utc_date();
     println!("# kiln bench {date} on {}", adapter_line(&ctx));
     let started = std::time::Instant::now();
     let results = bench::run(&ctx, &opts, |done, total, name| {
@@ -566,7 +578,8 @@ fn run_bench(
         print!("{}", bench::table(&results));
     }
     if let Some(path) = json {
-        kiln::fsio::write_atomically(&path, bench::to_json(&results).as_bytes())?;
+        cli::fsio::write_atomically(&path, bench::to_json(&results).as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     ctx.save_pipeline_cache()?;

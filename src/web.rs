@@ -224,7 +224,7 @@ impl WebKiln {
         cases_json: &[u8],
         tensors: &[u8],
     ) -> Result<String, JsError> {
-        let suite = Suite::from_bytes(cases_json, tensors).map_err(js)?;
+        let suite = Suite::from_bytes(cases_json, tensors).map_err(|e| js(format!("{e:#}")))?;
         let names: Vec<&str> = suite.cases.iter().map(|c| c.name.as_str()).collect();
         let out = serde_json::to_string(&names).map_err(js)?;
         self.suite = Some(Rc::new(suite));

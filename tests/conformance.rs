@@ -1,43 +1,48 @@
 //! The ONNX-derived operator conformance set (a copy of ../shared/conformance in
-//! tests/data/conformance) run through kiln's public ops and autograd: every case must pass.
-
-mod common;
+//! tests/data/conformance) run by `kiln conformance` through kiln's public ops and autograd:
+//! every case must pass. The runner's parsing is tested in its module, src/cli/conformance.rs.
 
 use std::path::Path;
+use std::process::Command;
 
-use kiln::conformance::{run_suite, Suite};
-
-#[test]
-fn every_conformance_case_passes() {
-    let ctx = common::ctx();
-    // Poisoned outputs would only slow this down; the kernels' own tests cover poisoning.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
-    let suite = Suite::load(&dir).unwrap();
-    assert!(
-        suite.cases.len() >= 175,
-        "the set has {} cases",
-        suite.cases.len()
-    );
-    let verdicts = run_suite(ctx, &suite, None, |_, _, _| {});
-    let failures: Vec<String> = verdicts.iter().flat_map(|v| v.failures.clone()).collect();
-    let passed = verdicts.iter().filter(|v| v.passed()).count();
-    assert!(
-        failures.is_empty(),
-        "{passed} passed, {} failed:\n{}",
-        verdicts.len() - passed,
-        failures.join("\n")
-    );
+fn kiln(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run the kiln binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
-fn corrupt_conformance_files_are_rejected_with_the_reason() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
-    let json = std::fs::read(dir.join("cases.json")).unwrap();
-    let st = std::fs::read(dir.join("cases.safetensors")).unwrap();
-    let err = Suite::from_bytes(&json[..json.len() / 2], &st)
-        .err()
-        .unwrap();
-    assert!(err.to_string().contains("cases.json"), "{err}");
-    let err = Suite::from_bytes(&json, &st[..st.len() / 2]).err().unwrap();
-    assert!(err.to_string().contains("cases.safetensors"), "{err}");
+fn every_conformance_case_passes() {
+    let (ok, stdout, stderr) = kiln(&["conformance", "tests/data/conformance"]);
+    let summary = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no output; stderr:\n{stderr}"));
+    let counts: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [passed, failed] = counts[..] else {
+        panic!("last line {summary:?} is not `N passed, M failed`; stderr:\n{stderr}");
+    };
+    assert!(passed >= 175, "the set has {passed} passing cases");
+    assert!(ok && failed == 0, "{stdout}\n{stderr}");
+}
+
+#[test]
+fn a_missing_conformance_folder_is_an_error_naming_the_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/no-such-set");
+    let (ok, _, stderr) = kiln(&["conformance", dir.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no-such-set") && stderr.contains("cases.json"),
+        "{stderr}"
+    );
 }

@@ -2,7 +2,12 @@
 //! opens its own context: the pool's counters are per context, and tests in one binary run in
 //! parallel.
 
-use kiln::bench::train_step_memory;
+// The measurement `kiln bench` reports beside its training-step case (a module of the binary).
+#[path = "../src/cli/memory.rs"]
+#[allow(dead_code)]
+mod memory;
+
+use memory::train_step_memory;
 
 /// A steady training step of the seed CNN peaks within 1.1x of its parameters + optimizer
 /// state + the largest set of intermediates live at once, at a small batch and a large one.
@@ -77,7 +82,7 @@ fn a_training_step_at_batch_64_peaks_within_a_tenth_of_what_it_holds() {
 fn the_plan_reports_exact_liveness_of_a_small_chain() {
     let ctx = kiln::Context::new().unwrap();
     // Unfused, so each op is a dispatch of its own (fused, a and b are one kernel: below).
-    ctx.set_fusion(false);
+    kiln::testing::set_fusion(&ctx, false);
     let data: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
     let x = kiln::Tensor::from_slice(&ctx, &data, &[1000]).unwrap();
     // a = x + x (4,000 bytes, read by b), b = a * a (4,000, read by c), c = sum(b) (kept).
@@ -104,7 +109,7 @@ fn the_plan_reports_exact_liveness_of_a_small_chain() {
     assert!((got - want).abs() <= 1e-3 * want.abs(), "{got} vs {want}");
 
     // Fused, a never exists: b (one generated kernel) is the only intermediate.
-    ctx.set_fusion(true);
+    kiln::testing::set_fusion(&ctx, true);
     let b = x.add(&x).unwrap().mul(&x.add(&x).unwrap()).unwrap();
     let c = b.sum_all().unwrap();
     drop(b);

@@ -377,14 +377,14 @@ impl Context {
 
     /// Testing aid: when on, every buffer a realization hands to a kernel for its output is
     /// first filled with NaN, so an element the kernel forgets to write shows up as NaN.
-    pub fn set_poison_outputs(&self, on: bool) {
+    pub(crate) fn set_poison_outputs(&self, on: bool) {
         self.inner.poison.store(on, Ordering::Relaxed);
     }
 
     /// Turns elementwise fusion on or off for later realizations (on by default unless the
     /// environment says `KILN_FUSION=0`). Off runs every recorded op as its own kernel, which
     /// is useful for comparisons.
-    pub fn set_fusion(&self, on: bool) {
+    pub(crate) fn set_fusion(&self, on: bool) {
         self.inner.fusion.store(on, Ordering::Relaxed);
     }
 

@@ -44,7 +44,7 @@ thread_local! {
 
 /// Runs `f` with every attention op recorded on this thread using `variant` where the adapter
 /// can run it (an op's backward kernels use the build its forward used).
-pub fn with_attention_variant<R>(variant: AttentionVariant, f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_attention_variant<R>(variant: AttentionVariant, f: impl FnOnce() -> R) -> R {
     /// Restores the previous choice when dropped, also when `f` panics.
     struct Restore(AttentionVariant);
     impl Drop for Restore {
@@ -60,7 +60,7 @@ pub fn with_attention_variant<R>(variant: AttentionVariant, f: impl FnOnce() -> 
 /// need subgroups of exactly 8 invocations (a workgroup of 32 is then 4 subgroups whose lanes
 /// the kernels address by rank); elsewhere, or when [`AttentionVariant::Plain`] is forced, the
 /// plain build.
-pub fn attention_variant(ctx: &Context) -> AttentionVariant {
+pub(crate) fn attention_variant(ctx: &Context) -> AttentionVariant {
     let sg8 = crate::kernels::subgroups_of_8(ctx);
     match FORCED.with(Cell::get) {
         AttentionVariant::Plain => AttentionVariant::Plain,

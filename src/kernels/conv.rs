@@ -86,7 +86,7 @@ impl Geom {
 }
 
 /// Which build of the wide forward kernel (which also computes input gradients) runs (see
-/// [`with_conv_variant`]).
+/// [`crate::testing::with_conv_variant`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvVariant {
     /// The subgroup build (`conv2d_sg`) where the adapter runs 8-wide subgroups, else the
@@ -102,7 +102,7 @@ thread_local! {
 
 /// Runs `f` with convolutions recorded on this thread using `variant` (for tests and
 /// comparisons); the previous choice comes back afterwards, also if `f` panics.
-pub fn with_conv_variant<R>(variant: ConvVariant, f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_conv_variant<R>(variant: ConvVariant, f: impl FnOnce() -> R) -> R {
     struct Restore(ConvVariant);
     impl Drop for Restore {
         fn drop(&mut self) {

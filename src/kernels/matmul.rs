@@ -36,7 +36,7 @@ const TILE_G: usize = 64;
 /// the others force a kernel (for tests and benchmarks) where it can run, else the scalar one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MatmulVariant {
-    /// Choose by the rules in [`Tensor::matmul_variant`].
+    /// Choose by the rules in [`crate::testing::matmul_variant`].
     #[default]
     Auto,
     /// The portable kernel: any shape, strides and adapter (shaders/matmul.wgsl).
@@ -56,7 +56,7 @@ thread_local! {
 
 /// Runs `f` with every matmul recorded on this thread using `variant` (where it can run; see
 /// [`Tensor::matmul_variant`]). For tests and benchmarks that must cover a given kernel.
-pub fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_matmul_variant<R>(variant: MatmulVariant, f: impl FnOnce() -> R) -> R {
     /// Restores the previous choice when dropped, also when `f` panics.
     struct Restore(MatmulVariant);
     impl Drop for Restore {
@@ -262,7 +262,7 @@ impl Tensor {
     /// estimated time from the workgroup count over the CPU's threads, the columns each
     /// workgroup computes (padding included) and their measured speeds. Everything else runs
     /// the scalar kernel.
-    pub fn matmul_variant(
+    pub(crate) fn matmul_variant(
         &self,
         other: &Tensor,
         transpose_a: bool,

@@ -28,6 +28,7 @@ pub mod attention;
 mod axis;
 pub mod batch_norm;
 pub mod binary;
+pub mod ceiling;
 pub mod clamp;
 pub mod compare;
 pub mod concat;

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod ceiling;
 pub mod conv;
 pub mod cross_entropy;
 pub mod dropout;

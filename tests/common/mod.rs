@@ -19,7 +19,7 @@ pub fn ctx() -> &'static Context {
             "kiln tests on adapter {:?} ({:?}, {:?})",
             info.name, info.backend, info.device_type
         );
-        ctx.set_poison_outputs(true);
+        kiln::testing::set_poison_outputs(&ctx, true);
         ctx
     })
 }

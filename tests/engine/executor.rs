@@ -12,7 +12,7 @@ use kiln::{Context, DType, Error, Tensor};
 fn own_ctx() -> Context {
     let ctx =
         Context::new().unwrap_or_else(|e| panic!("*** NO GPU ADAPTER (not skipped) ***: {e}"));
-    ctx.set_poison_outputs(true);
+    kiln::testing::set_poison_outputs(&ctx, true);
     ctx
 }
 
@@ -26,7 +26,7 @@ fn upload(ctx: &Context, n: usize, seed: u64) -> (Vec<f32>, Tensor) {
 fn a_chain_of_ops_is_realized_in_one_submission() {
     let ctx = own_ctx();
     // One dispatch per op is what this test counts; fusion (tests/engine/fusion.rs) would merge them.
-    ctx.set_fusion(false);
+    kiln::testing::set_fusion(&ctx, false);
     let (xv, x) = upload(&ctx, 1000, 1);
     ctx.synchronize().unwrap();
     let before = ctx.memory_stats();
@@ -347,7 +347,7 @@ fn gpu_timestamps_time_a_realization_when_the_adapter_has_them() {
 #[test]
 fn profiled_realizations_time_each_dispatch_in_order_or_refuse_without_timestamps() {
     let ctx = Context::new().unwrap();
-    ctx.set_poison_outputs(true);
+    kiln::testing::set_poison_outputs(&ctx, true);
     let a = Tensor::from_slice(&ctx, &[1.0f32, -2.0, 3.0, -4.0, 5.0, 6.5], &[2, 3]).unwrap();
     let b = Tensor::from_slice(&ctx, &[0.5f32, 1.5, -1.0, 2.0, 0.25, -3.0], &[3, 2]).unwrap();
     // matmul, then relu and a scalar multiply fused into one kernel, then a sum.

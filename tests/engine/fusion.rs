@@ -14,8 +14,8 @@ use kiln::{BinaryOp, Context, Tensor, UnaryOp};
 fn own_ctx(fusion: bool) -> Context {
     let ctx =
         Context::new().unwrap_or_else(|e| panic!("*** NO GPU ADAPTER (not skipped) ***: {e}"));
-    ctx.set_poison_outputs(true);
-    ctx.set_fusion(fusion);
+    kiln::testing::set_poison_outputs(&ctx, true);
+    kiln::testing::set_fusion(&ctx, fusion);
     ctx
 }
 
@@ -532,7 +532,7 @@ fn fusion_can_be_turned_off_per_context() {
     let ctx = own_ctx(true);
     let x = Tensor::from_slice(&ctx, &Rng::new(80).uniform_vec(100, -1.0, 1.0), &[100]).unwrap();
     for (on, want) in [(true, 1), (false, 10)] {
-        ctx.set_fusion(on);
+        kiln::testing::set_fusion(&ctx, on);
         assert_eq!(ctx.fusion(), on);
         let mut y = x.clone();
         for _ in 0..10 {

@@ -14,7 +14,7 @@ use kiln::{Context, Tensor};
 /// one of a test running beside it; outputs are poisoned as in `common::ctx`.
 fn fresh() -> Context {
     let ctx = Context::new().expect("an adapter (tests need one and are not skipped)");
-    ctx.set_poison_outputs(true);
+    kiln::testing::set_poison_outputs(&ctx, true);
     ctx
 }
 

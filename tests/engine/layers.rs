@@ -34,8 +34,8 @@ const LAYERS: &[&[&str]] = &[
     &["data"],
     &["optim"],
     &["nn"],
-    // the browser's bindings
-    &["web", "conformance", "bench", "bench_f16", "plot"],
+    // the browser's bindings, the conformance runner it includes from src/cli/, test hooks
+    &["web", "conformance", "testing"],
 ];
 
 /// Names that resolve without a module (standard prelude paths that follow `crate::`).

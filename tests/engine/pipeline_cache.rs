@@ -23,7 +23,7 @@ fn open(dir: &Path) -> Context {
         ..ContextOptions::from_env()
     })
     .unwrap();
-    ctx.set_poison_outputs(true);
+    kiln::testing::set_poison_outputs(&ctx, true);
     ctx
 }
 

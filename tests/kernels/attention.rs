@@ -3,10 +3,9 @@
 use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
-use kiln::kernels::attention::{
-    attention_variant, with_attention_variant, AttentionParams, AttentionVariant,
-};
+use kiln::kernels::attention::AttentionParams;
 use kiln::reference::attention as reference;
+use kiln::testing::{attention_variant, with_attention_variant, AttentionVariant};
 use kiln::{Error, Tensor};
 
 /// One attention call: shapes, mask and options.

@@ -7,8 +7,9 @@ use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
 use kiln::autograd::grad;
-use kiln::kernels::conv::{with_conv_variant, Conv2dParams, ConvTranspose2dParams, ConvVariant};
+use kiln::kernels::conv::{Conv2dParams, ConvTranspose2dParams};
 use kiln::reference::conv as reference;
+use kiln::testing::{with_conv_variant, ConvVariant};
 use kiln::Tensor;
 
 fn numel(s: [usize; 4]) -> usize {

@@ -6,8 +6,8 @@
 use crate::common;
 
 use common::{assert_close, ctx, f64s, fd_vjp, Rng, RngExt};
-use kiln::kernels::matmul::{with_matmul_variant, MatmulVariant};
 use kiln::reference::matmul as reference;
+use kiln::testing::{matmul_variant, with_matmul_variant, MatmulVariant};
 use kiln::{Error, Tensor};
 
 /// Stored shape of an operand whose logical last two dims are (rows, cols), transposed or not.
@@ -314,7 +314,7 @@ fn check_forced(
             v => v,
         };
         assert_eq!(
-            a.matmul_variant(&b, ta, tb).unwrap(),
+            matmul_variant(&a, &b, ta, tb).unwrap(),
             want,
             "{a_shape:?} @ {b_shape:?}"
         );

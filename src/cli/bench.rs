@@ -13,10 +13,11 @@
 
 use std::time::Instant;
 
-use crate::error::{Error, Result};
-use crate::graph::{Kernel, Launch};
-use crate::PlanStats;
-use crate::{Context, ContextOptions, DType, GpuTimer, Tensor};
+use anyhow::{bail, Context as _, Result};
+use kiln::kernels::ceiling::{ceiling_copy, ceiling_fma, ceiling_fma_flops};
+use kiln::{Context, ContextOptions, GpuTimer, Tensor};
+
+use super::memory::{seeded, train_step_memory, MemoryReport};
 
 /// How one run of a case is timed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,16 +34,13 @@ pub enum Timing {
 }
 
 impl std::str::FromStr for Timing {
-    type Err = Error;
+    type Err = String;
 
-    fn from_str(s: &str) -> Result<Timing> {
+    fn from_str(s: &str) -> std::result::Result<Timing, String> {
         match s {
             "gpu" => Ok(Timing::Gpu),
             "wall" => Ok(Timing::Wall),
-            other => Err(Error::invalid(
-                "bench",
-                format!("unknown timing {other:?} (use gpu or wall)"),
-            )),
+            other => Err(format!("unknown timing {other:?} (use gpu or wall)")),
         }
     }
 }
@@ -70,48 +68,6 @@ impl Ceilings {
             "memory"
         };
         (compute.max(memory) / seconds, bound)
-    }
-}
-
-/// Peak GPU memory of one training step beside the bound it should stay near.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemoryReport {
-    /// Images per step.
-    pub batch: usize,
-    /// The pool's high-water mark (live + pooled bytes) during one warm step: what kiln held
-    /// on the device.
-    pub peak_bytes: u64,
-    /// The most bytes handed out at once during that step.
-    pub peak_live_bytes: u64,
-    /// Exact bytes of the model's parameters.
-    pub param_bytes: u64,
-    /// Exact bytes of the optimizer's state.
-    pub optimizer_bytes: u64,
-    /// The step's plan, including the exact live-set peak of its intermediates.
-    pub plan: PlanStats,
-}
-
-impl MemoryReport {
-    /// Parameters + optimizer state + the largest set of intermediates live at once.
-    pub fn bound_bytes(&self) -> u64 {
-        self.param_bytes + self.optimizer_bytes + self.plan.live_intermediate_peak_bytes
-    }
-
-    /// `peak_bytes / bound_bytes`.
-    pub fn ratio(&self) -> f64 {
-        self.peak_bytes as f64 / self.bound_bytes().max(1) as f64
-    }
-
-    /// What the step's realized order needs: its inputs (parameters and state, the batch) +
-    /// the exact live-set peak with kept outputs counted (updates that run in place keep
-    /// nothing new). The planner's own overhead is `peak_bytes` over this.
-    pub fn plan_bound_bytes(&self) -> u64 {
-        self.plan.input_bytes + self.plan.live_peak_with_kept_bytes
-    }
-
-    /// `peak_bytes / plan_bound_bytes`.
-    pub fn plan_ratio(&self) -> f64 {
-        self.peak_bytes as f64 / self.plan_bound_bytes().max(1) as f64
     }
 }
 
@@ -374,21 +330,6 @@ struct Case {
     build: Build,
 }
 
-fn seeded(ctx: &Context, shape: &[usize], seed: u64) -> Result<Tensor> {
-    // A small host-side generator keeps the bench independent of the GPU random kernels.
-    let n: usize = shape.iter().product();
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let data: Vec<f32> = (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect();
-    Tensor::from_slice(ctx, &data, shape)
-}
-
 fn cases(ctx: &Context) -> Result<Vec<Case>> {
     let mut cases = Vec::new();
     for n in [256usize, 512, 1024, 2048] {
@@ -422,7 +363,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
         let x = seeded(ctx, &[n, c, h, h], 10 + c as u64)?;
         let w = seeded(ctx, &[m, c, 3, 3], 20 + c as u64)?;
         let dy = seeded(ctx, &[n, m, h, h], 30 + c as u64)?;
-        let p = crate::kernels::conv::Conv2dParams {
+        let p = kiln::kernels::conv::Conv2dParams {
             padding: [1; 4],
             ..Default::default()
         };
@@ -447,7 +388,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             build: Box::new(move || {
                 let (xg, wg) = (x.with_grad(), w.with_grad());
                 let y = xg.conv2d(&wg, None, &p)?;
-                let g = crate::autograd::grad(&[&y], &[&dy], &[&xg, &wg])?;
+                let g = kiln::autograd::grad(&[&y], &[&dy], &[&xg, &wg])?;
                 Ok(g.into_iter().flatten().collect())
             }),
         });
@@ -468,7 +409,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             ops: 1,
             per_item: None,
             build: Box::new(move || {
-                let o = crate::kernels::recurrent::lstm(&x2, &w2, &r2, None, None, None)?;
+                let o = kiln::kernels::recurrent::lstm(&x2, &w2, &r2, None, None, None)?;
                 Ok(vec![o.y])
             }),
         });
@@ -480,8 +421,8 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             per_item: None,
             build: Box::new(move || {
                 let (xg, wg, rg) = (x.with_grad(), w.with_grad(), r.with_grad());
-                let o = crate::kernels::recurrent::lstm(&xg, &wg, &rg, None, None, None)?;
-                let g = crate::autograd::grad(&[&o.y], &[&dy], &[&xg, &wg, &rg])?;
+                let o = kiln::kernels::recurrent::lstm(&xg, &wg, &rg, None, None, None)?;
+                let g = kiln::autograd::grad(&[&o.y], &[&dy], &[&xg, &wg, &rg])?;
                 Ok(g.into_iter().flatten().collect())
             }),
         });
@@ -494,7 +435,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
         let dy = seeded(ctx, &[b, h, s, d], 43)?;
         let flops = 4.0 * (b * h * s * s * d) as f64;
         let bytes = 4.0 * 4.0 * (b * h * s * d) as f64;
-        let p = crate::kernels::attention::AttentionParams::default();
+        let p = kiln::kernels::attention::AttentionParams::default();
         let name = format!("attn_fused_b{b}_h{h}_s{s}_d{d}");
         let (q2, k2, v2, p2) = (q.clone(), k.clone(), v.clone(), p.clone());
         cases.push(Case {
@@ -515,7 +456,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             build: Box::new(move || {
                 let (qg, kg, vg) = (q.with_grad(), k.with_grad(), v.with_grad());
                 let y = qg.attention(&kg, &vg, None, &p)?;
-                let g = crate::autograd::grad(&[&y], &[&dy], &[&qg, &kg, &vg])?;
+                let g = kiln::autograd::grad(&[&y], &[&dy], &[&qg, &kg, &vg])?;
                 Ok(g.into_iter().flatten().collect())
             }),
         });
@@ -523,7 +464,7 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
     {
         // One training step of the seed CNN (forward, loss, backward, Adam) on a batch of 64
         // random images with random labels, as the peer benchmark does.
-        let model = std::sync::Mutex::new(crate::nn::zoo::seed_cnn(ctx, 1e-3, 1)?);
+        let model = std::sync::Mutex::new(kiln::nn::zoo::seed_cnn(ctx, 1e-3, 1)?);
         let x = seeded(ctx, &[64, 1, 28, 28], 60)?;
         let labels: Vec<i32> = (0..64).map(|i| i * 7 % 10).collect();
         let y = Tensor::from_slice(ctx, &labels, &[64])?;
@@ -566,13 +507,13 @@ fn cases(ctx: &Context) -> Result<Vec<Case>> {
             Ok(vec![acc])
         }),
     });
-    cases.extend(crate::bench_f16::cases(ctx)?.into_iter().map(|c| Case {
+    cases.extend(super::bench_f16::cases(ctx)?.into_iter().map(|c| Case {
         name: c.name,
         flops: c.flops,
         bytes: c.bytes,
         ops: 1,
         per_item: None,
-        build: c.build,
+        build: Box::new(move || Ok((c.build)()?)),
     }));
     ctx.synchronize()?;
     Ok(cases)
@@ -598,7 +539,7 @@ fn time_once(
     match timer {
         Some(t) => {
             ctx.realize_timed(&refs, t)?;
-            t.read_seconds(ctx)
+            Ok(t.read_seconds(ctx)?)
         }
         None => {
             let start = Instant::now();
@@ -813,47 +754,12 @@ fn same_adapter(ctx: &Context) -> Result<Context> {
         wgpu::Backend::Dx12 => "dx12",
         _ => "webgpu",
     };
-    Context::with_options(ContextOptions {
+    Ok(Context::with_options(ContextOptions {
         backend: Some(backend.into()),
         adapter_name: Some(info.name.clone()),
         pipeline_cache: None,
         ..ContextOptions::default()
-    })
-}
-
-/// Peak GPU memory of one warm training step of the seed CNN on `batch` random images, beside
-/// parameters + Adam state + the planner's exact live-set peak of the step's intermediates.
-/// Use a context that runs nothing else meanwhile: the pool's counters are per context.
-pub fn train_step_memory(ctx: &Context, batch: usize) -> Result<MemoryReport> {
-    let mut model = crate::nn::zoo::seed_cnn(ctx, 1e-3, 1)?;
-    let x = seeded(ctx, &[batch, 1, 28, 28], 60)?;
-    let labels: Vec<i32> = (0..batch as i32).map(|i| i * 7 % 10).collect();
-    let y = Tensor::from_slice(ctx, &labels, &[batch])?;
-    let step = |model: &mut crate::nn::Sequential| -> Result<()> {
-        let (loss, _) = model.train_step(&x, &y, None)?;
-        model.realize_step(&[&loss])?;
-        ctx.synchronize()
-    };
-    // Two warm steps: the first creates the optimizer state (its update cannot run in place:
-    // the state starts as pending zeros) and fills the pool. Then the pool is emptied and one
-    // more step fills it with what a steady step uses, so the measured peak is a step's own,
-    // not buffers cached from the different first step.
-    step(&mut model)?;
-    step(&mut model)?;
-    ctx.trim_pool();
-    step(&mut model)?;
-    ctx.reset_peak_memory();
-    step(&mut model)?;
-    let stats = ctx.memory_stats();
-    let bytes = |ts: Vec<Tensor>| ts.iter().map(|t| (t.numel() * 4) as u64).sum::<u64>();
-    Ok(MemoryReport {
-        batch,
-        peak_bytes: stats.peak_bytes,
-        peak_live_bytes: stats.peak_live_bytes,
-        param_bytes: bytes(model.parameters().iter().map(|p| p.value()).collect()),
-        optimizer_bytes: bytes(model.optimizer().map_or(Vec::new(), |o| o.state())),
-        plan: ctx.last_plan(),
-    })
+    })?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -869,131 +775,6 @@ fn fma_invocations(ctx: &Context) -> usize {
         wgpu::DeviceType::Cpu => 64 * 256,
         _ => 4096 * 256,
     }
-}
-
-#[derive(Debug)]
-struct CeilingFma {
-    trips: u32,
-    chains: u32,
-}
-
-impl Kernel for CeilingFma {
-    fn name(&self) -> &'static str {
-        "ceiling_fma"
-    }
-
-    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
-        let g = crate::shape::numel(out);
-        crate::kernels::launch(
-            "ceiling",
-            "ceiling_fma",
-            vec![("CHAINS", self.chains)],
-            1,
-            vec![g as u32, self.trips, 0, 0],
-            crate::kernels::groups(g, 256),
-        )
-    }
-}
-
-#[derive(Debug)]
-struct CeilingCopy;
-
-/// vec4s each invocation of the copy ceiling moves.
-const COPY_PER_INVOCATION: usize = 4;
-
-impl Kernel for CeilingCopy {
-    fn name(&self) -> &'static str {
-        "ceiling_copy"
-    }
-
-    fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
-        let n = crate::shape::numel(out) / 4;
-        let stride = n.div_ceil(COPY_PER_INVOCATION);
-        crate::kernels::launch(
-            "ceiling",
-            "ceiling_copy",
-            vec![],
-            1,
-            vec![n as u32, COPY_PER_INVOCATION as u32, stride as u32, 0],
-            crate::kernels::groups(stride, 256),
-        )
-    }
-}
-
-/// FLOPs of one [`ceiling_fma`] run.
-pub fn ceiling_fma_flops(invocations: usize, trips: u32, chains: u32) -> f64 {
-    invocations as f64 * f64::from(trips) * f64::from(chains) * 4.0 * 2.0
-}
-
-/// The FMA ceiling kernel: `invocations` invocations each run `chains` (1..=8) independent vec4
-/// FMA chains `a = fma(a, seed[1], seed[2])` for `trips` trips and write the sum of all eight
-/// accumulators' lanes (see shaders/ceiling.wgsl; [`ceiling_fma_reference`] is the f64 model).
-/// `seed` holds 4 values: start, multiplier, addend, unused.
-pub fn ceiling_fma(seed: &Tensor, invocations: usize, trips: u32, chains: u32) -> Result<Tensor> {
-    if seed.numel() != 4 {
-        return Err(Error::shape("ceiling_fma", seed.shape(), &[4]));
-    }
-    if !(1..=8).contains(&chains) || invocations == 0 || invocations > u32::MAX as usize {
-        return Err(Error::invalid(
-            "ceiling_fma",
-            format!("chains {chains} (1..=8), invocations {invocations} (1..2^32)"),
-        ));
-    }
-    Tensor::from_op(
-        seed.context(),
-        CeilingFma { trips, chains },
-        vec![seed.clone()],
-        vec![invocations],
-        DType::F32,
-    )
-}
-
-/// The f64 model of [`ceiling_fma`]: one sum per invocation.
-pub fn ceiling_fma_reference(
-    seed: &[f32],
-    invocations: usize,
-    trips: u32,
-    chains: u32,
-) -> Vec<f64> {
-    let (m, c) = (f64::from(seed[1]), f64::from(seed[2]));
-    (0..invocations)
-        .map(|g| {
-            let s = f64::from(seed[0] + (g & 1023) as f32 * 1e-4);
-            let mut total = 0.0;
-            for k in 0..8u32 {
-                for lane in 0..4 {
-                    let mut a = s + 0.01 * f64::from(lane) + 0.1 * f64::from(k);
-                    if k < chains {
-                        for _ in 0..trips {
-                            a = a * m + c;
-                        }
-                    }
-                    total += a;
-                }
-            }
-            total
-        })
-        .collect()
-}
-
-/// The copy ceiling kernel: a copy of `x` (its element count a multiple of 4) made with vec4
-/// loads and stores, each invocation moving `COPY_PER_INVOCATION` vec4s a grid apart.
-pub fn ceiling_copy(x: &Tensor) -> Result<Tensor> {
-    x.check_dtype("ceiling_copy", DType::F32)?;
-    let n = x.numel();
-    if !n.is_multiple_of(4) || n / 4 > u32::MAX as usize {
-        return Err(Error::invalid(
-            "ceiling_copy",
-            format!("{n} elements (needs a multiple of 4, under 2^34)"),
-        ));
-    }
-    Tensor::from_op(
-        x.context(),
-        CeilingCopy,
-        vec![x.clone()],
-        x.shape().to_vec(),
-        DType::F32,
-    )
 }
 
 /// The FMA ceiling, tuned for this adapter: the loop trips grow until a run takes at least
@@ -1115,7 +896,7 @@ pub fn cold_start_child(started: Instant) -> Result<()> {
     let ctx = Context::new()?;
     let context_ms = started.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
-    let mut model = crate::nn::zoo::seed_cnn(&ctx, 1e-3, 1)?;
+    let mut model = kiln::nn::zoo::seed_cnn(&ctx, 1e-3, 1)?;
     let x = seeded(&ctx, &[64, 1, 28, 28], 60)?;
     let labels: Vec<i32> = (0..64).map(|i| i * 7 % 10).collect();
     let y = Tensor::from_slice(&ctx, &labels, &[64])?;
@@ -1141,13 +922,10 @@ pub fn cold_start_child(started: Instant) -> Result<()> {
     let _ = writeln!(out, "{}", run.line());
     let _ = out.flush();
     if !loss.item::<f32>()?.is_finite() {
-        return Err(Error::invalid(
-            "cold start",
-            "the first step's loss is not finite",
-        ));
+        bail!("cold start: the first step's loss is not finite");
     }
     ctx.save_pipeline_cache()
-        .map_err(|e| Error::invalid("cold start", format!("saving the pipeline cache: {e}")))?;
+        .context("cold start: saving the pipeline cache")?;
     Ok(())
 }
 
@@ -1205,7 +983,6 @@ impl ColdStartResult {
 
 fn spawn_cold(exe: &std::path::Path, cache_dir: &std::path::Path) -> Result<ColdStartRun> {
     use std::io::BufRead;
-    let fail = |why: String| Error::invalid("cold start", why);
     let started = Instant::now();
     let mut child = std::process::Command::new(exe)
         .arg("cold-start-child")
@@ -1216,23 +993,21 @@ fn spawn_cold(exe: &std::path::Path, cache_dir: &std::path::Path) -> Result<Cold
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .map_err(|e| fail(format!("could not start {}: {e}", exe.display())))?;
+        .with_context(|| format!("cold start: could not start {}", exe.display()))?;
     let mut report = None;
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines() {
-            let line = line.map_err(|e| fail(e.to_string()))?;
+            let line = line.context("cold start: reading the child's report")?;
             if let Some(mut r) = ColdStartRun::parse(&line) {
                 r.total_ms = started.elapsed().as_secs_f64() * 1e3;
                 report = Some(r);
             }
         }
     }
-    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    let status = child.wait().context("cold start: waiting for the child")?;
     match report {
         Some(r) if status.success() => Ok(r),
-        _ => Err(fail(format!(
-            "the child exited with {status} without a report"
-        ))),
+        _ => bail!("cold start: the child exited with {status} without a report"),
     }
 }
 
@@ -1245,10 +1020,12 @@ pub fn cold_start(
     runs: usize,
     supported: bool,
 ) -> Result<Vec<ColdStartResult>> {
-    let io = |e: std::io::Error| Error::invalid("cold start", e.to_string());
+    let mkdir = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+    };
     let base = std::env::temp_dir().join(format!("kiln-cold-start-{}", std::process::id()));
     let warm = base.join("warm");
-    std::fs::create_dir_all(&warm).map_err(io)?;
+    mkdir(&warm)?;
     // Prime the warm cache (this run is not counted).
     spawn_cold(exe, &warm)?;
     let mut without = Vec::new();
@@ -1256,11 +1033,11 @@ pub fn cold_start(
     let result = (|| {
         for k in 0..runs.max(1) {
             let empty = base.join(format!("empty-{k}"));
-            std::fs::create_dir_all(&empty).map_err(io)?;
+            mkdir(&empty)?;
             without.push(spawn_cold(exe, &empty)?);
             with.push(spawn_cold(exe, &warm)?);
         }
-        Ok::<(), Error>(())
+        Ok::<(), anyhow::Error>(())
     })();
     let _ = std::fs::remove_dir_all(&base);
     result?;
@@ -1296,4 +1073,50 @@ pub fn utc_date() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ceilings, ColdStartRun, Timing};
+
+    #[test]
+    fn roofline_fraction_takes_the_slower_roof() {
+        let c = Ceilings {
+            gflops: 100.0,
+            gbps: 10.0,
+        };
+        // 1 GFLOP over 1 GB: memory takes 0.1 s, compute 0.01 s; run in 0.2 s -> half the roof.
+        let (f, b) = c.fraction(1e9, 1e9, 0.2);
+        assert!((f - 0.5).abs() < 1e-12 && b == "memory", "{f} {b}");
+        // 10 GFLOP over 1 MB: compute bound, 0.1 s at best; run in 0.4 s.
+        let (f, b) = c.fraction(1e10, 1e6, 0.4);
+        assert!((f - 0.25).abs() < 1e-12 && b == "compute", "{f} {b}");
+        // No FLOPs at all (a copy): the bandwidth alone.
+        let (f, b) = c.fraction(0.0, 2e9, 0.2);
+        assert!((f - 1.0).abs() < 1e-12 && b == "memory", "{f} {b}");
+    }
+
+    #[test]
+    fn timing_modes_parse_and_reject_unknown_names() {
+        assert_eq!("gpu".parse::<Timing>().unwrap(), Timing::Gpu);
+        assert_eq!("wall".parse::<Timing>().unwrap(), Timing::Wall);
+        assert!("cpu".parse::<Timing>().is_err());
+        assert_eq!(Timing::default(), Timing::Gpu);
+    }
+
+    #[test]
+    fn cold_start_report_lines_round_trip() {
+        let r = ColdStartRun {
+            total_ms: 1234.5,
+            context_ms: 70.25,
+            build_ms: 3.0,
+            compile_ms: 350.0,
+            step_ms: 800.5,
+            cache_bytes: 96,
+        };
+        let back = ColdStartRun::parse(&r.line()).unwrap();
+        assert!((back.total_ms - r.total_ms).abs() < 0.1 && (back.step_ms - r.step_ms).abs() < 0.1);
+        assert_eq!(back.cache_bytes, 96);
+        assert!(ColdStartRun::parse("case=x median_ms=1").is_none());
+    }
 }

@@ -1,16 +1,16 @@
 //! Extra `kiln bench` cases for the comparison with PyTorch on a real GPU (scripts/device-bench.sh,
 //! BENCHMARKS.md "H200"): f16 products on the tiled and the cooperative-matrix kernels, f32
 //! products at sizes that fill a large GPU, and memory-bound elementwise ops sized far past
-//! the L2 cache. src/bench.rs appends them to its table with one hook line.
+//! the L2 cache. src/cli/bench.rs appends them to its table with one hook line.
 //!
 //! On CPU adapters (lavapipe, llvmpipe) only a small f16 case runs, so the software-adapter
 //! bench stays short; `KILN_BENCH_LARGE=1` forces the large cases anywhere. Cases the adapter
 //! cannot run (no `SHADER_F16`, no cooperative matrices) are left out with the reason printed
 //! on stderr. Names match scripts/torch_bench.py, which times the same work in PyTorch.
 
-use crate::error::Result;
-use crate::kernels::matmul_f16::{cooperative_support, F16Kernel};
-use crate::{Context, Tensor};
+use kiln::kernels::matmul_f16::{cooperative_support, F16Kernel};
+use kiln::Result;
+use kiln::{Context, Tensor};
 
 /// One extra case: what `kiln bench` needs to time it.
 pub struct ExtraCase {
