@@ -4,7 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, CeilingParams};
 use crate::{DType, Tensor};
 
 #[derive(Debug)]
@@ -20,12 +21,16 @@ impl Kernel for CeilingFma {
 
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let g = crate::shape::numel(out);
+        let params = CeilingParams {
+            count: g as u32,
+            trips: self.trips,
+            stride: 0,
+            _pad: 0,
+        };
         launch(
-            "ceiling",
-            "ceiling_fma",
+            &registry::CEILING_FMA,
             vec![("CHAINS", self.chains)],
-            1,
-            vec![g as u32, self.trips, 0, 0],
+            &params,
             groups(g, 256),
         )
     }
@@ -45,12 +50,16 @@ impl Kernel for CeilingCopy {
     fn launch(&self, _inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = crate::shape::numel(out) / 4;
         let stride = n.div_ceil(COPY_PER_INVOCATION);
+        let params = CeilingParams {
+            count: n as u32,
+            trips: COPY_PER_INVOCATION as u32,
+            stride: stride as u32,
+            _pad: 0,
+        };
         launch(
-            "ceiling",
-            "ceiling_copy",
+            &registry::CEILING_COPY,
             vec![],
-            1,
-            vec![n as u32, COPY_PER_INVOCATION as u32, stride as u32, 0],
+            &params,
             groups(stride, 256),
         )
     }

@@ -179,6 +179,10 @@ params! {
     ActivationParams { n: u32, alpha: f32, _pad0: u32, _pad1: u32 }
 }
 params! {
+    /// shaders/ceiling.wgsl `Params` (both entry points).
+    CeilingParams { count: u32, trips: u32, stride: u32, _pad: u32 }
+}
+params! {
     /// shaders/fill.wgsl `Params`.
     FillParams { numel: u32, value: f32 }
 }
@@ -322,6 +326,8 @@ params! {
 specs! {
     ACTIVATION: ActivationParams = ("activation", "activation", 1, 1, ["OP"]);
     ACTIVATION_BACKWARD: ActivationParams = ("activation", "activation_backward", 2, 1, ["OP"]);
+    CEILING_FMA: CeilingParams = ("ceiling", "ceiling_fma", 1, 1, ["CHAINS"]);
+    CEILING_COPY: CeilingParams = ("ceiling", "ceiling_copy", 1, 1, []);
     FILL: FillParams = ("fill", "fill", 0, 1, []);
     DROPOUT: DropoutParams = ("dropout", "dropout", 1, 1, []);
     RANDOM: RandomParams = ("random", "random", 0, 1, ["DIST"]);

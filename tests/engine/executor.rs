@@ -62,7 +62,7 @@ fn intermediates_share_buffers_within_a_realization() {
     let ctx = own_ctx();
     // Unfused, so each tanh is a dispatch with an intermediate of its own (fused, the chain
     // is one kernel and has none).
-    ctx.set_fusion(false);
+    kiln::testing::set_fusion(&ctx, false);
     let n = 1 << 16; // 256 KiB per tensor
     let (xv, x) = upload(&ctx, n, 2);
     ctx.synchronize().unwrap();
@@ -118,7 +118,7 @@ fn the_same_graph_realized_1000_times_keeps_memory_flat_and_creates_nothing_new(
     let ctx = own_ctx();
     // Unfused, so the step has intermediates (placed in an arena, bound at offsets) that must
     // land in the same arena and the same cached bind groups every time.
-    ctx.set_fusion(false);
+    kiln::testing::set_fusion(&ctx, false);
     let (xv, x) = upload(&ctx, 4099, 4);
     let (wv, w) = upload(&ctx, 4099, 5);
     let step = |x: &Tensor, w: &Tensor| -> Tensor {

@@ -9,8 +9,8 @@ mod common;
 
 mod activation;
 mod attention;
-mod conv;
 mod conformance_extra;
+mod conv;
 mod cross_entropy;
 mod dropout;
 mod elementwise;
