@@ -3,20 +3,11 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{split_at_axis, words};
-use crate::kernels::{groups, launch};
+use crate::kernels::axis::split_at_axis;
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, ArgReduceParams};
 use crate::shape;
 use crate::{DType, Tensor};
-
-/// The `Params` struct of shaders/arg_reduce.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ArgParams {
-    n_out: u32,
-    n: u32,
-    inner: u32,
-    _pad: u32,
-}
 
 #[derive(Debug)]
 struct ArgReduce {
@@ -36,20 +27,18 @@ impl Kernel for ArgReduce {
 
     fn launch(&self, inputs: &[&[usize]], _out: &[usize]) -> Launch {
         let (outer, n, inner) = split_at_axis(inputs[0], self.axis);
-        let p = ArgParams {
+        let p = ArgReduceParams {
             n_out: (outer * inner) as u32,
             n: n as u32,
             inner: inner as u32,
             _pad: 0,
         };
-        launch(
-            "arg_reduce",
-            self.name(),
-            vec![],
-            1,
-            words(&p),
-            groups(outer * inner, 256),
-        )
+        let spec = if self.max {
+            &registry::ARGMAX
+        } else {
+            &registry::ARGMIN
+        };
+        launch(spec, vec![], &p, groups(outer * inner, 256))
     }
 }
 

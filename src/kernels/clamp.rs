@@ -4,20 +4,10 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::words;
-use crate::kernels::{groups, launch};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, ClampParams};
 use crate::shape::numel;
 use crate::{DType, Tensor};
-
-/// The `Params` struct of shaders/clamp.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ClampParams {
-    numel: u32,
-    lo: f32,
-    hi: f32,
-    _pad: u32,
-}
 
 #[derive(Debug)]
 struct Clamp {
@@ -44,12 +34,12 @@ impl Kernel for Clamp {
             hi: self.hi,
             _pad: 0,
         };
-        let (entry, reads) = if self.backward {
-            ("clamp_backward", 2)
+        let spec = if self.backward {
+            &registry::CLAMP_BACKWARD
         } else {
-            ("clamp_forward", 1)
+            &registry::CLAMP
         };
-        launch("clamp", entry, vec![], reads, words(&p), groups(n, 256))
+        launch(spec, vec![], &p, groups(n, 256))
     }
 }
 

@@ -3,9 +3,9 @@
 
 use crate::error::Result;
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{dims8, words};
-use crate::kernels::{groups, launch};
-use crate::shape::{broadcast_shape, broadcast_strides, numel, MAX_RANK};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, slots8, CompareParams};
+use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{DType, Tensor};
 
 /// A comparison (ONNX Equal, Less, LessOrEqual, Greater, GreaterOrEqual; `Ne` is Not(Equal)).
@@ -66,19 +66,6 @@ impl CompareOp {
     }
 }
 
-/// The `Params` struct of shaders/compare.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct CompareParams {
-    numel: u32,
-    rank: u32,
-    same_shape: u32,
-    _pad: u32,
-    shape: [u32; MAX_RANK],
-    a_strides: [u32; MAX_RANK],
-    b_strides: [u32; MAX_RANK],
-}
-
 #[derive(Debug)]
 struct Compare(CompareOp);
 
@@ -95,16 +82,14 @@ impl Kernel for Compare {
             rank: out.len() as u32,
             same_shape: u32::from(a == out && b == out),
             _pad: 0,
-            shape: dims8(out),
-            a_strides: dims8(&broadcast_strides(a, out)),
-            b_strides: dims8(&broadcast_strides(b, out)),
+            shape: slots8(out),
+            a_strides: slots8(&broadcast_strides(a, out)),
+            b_strides: slots8(&broadcast_strides(b, out)),
         };
         launch(
-            "compare",
-            "compare",
+            &registry::COMPARE,
             vec![("OP", self.0.code())],
-            2,
-            words(&p),
+            &p,
             groups(n, 256),
         )
     }

@@ -5,20 +5,11 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{split_at_axis, words};
-use crate::kernels::{groups, launch};
+use crate::kernels::axis::split_at_axis;
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, ConcatParams};
 use crate::shape::{self, numel};
 use crate::{DType, Tensor};
-
-/// The `Params` struct of shaders/concat.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ConcatParams {
-    numel: u32,
-    inner: u32,
-    ca: u32,
-    cb: u32,
-}
 
 /// Inputs a (outer, ca, inner) and b (outer, cb, inner); output (outer, ca + cb, inner).
 #[derive(Debug)]
@@ -41,7 +32,7 @@ impl Kernel for Concat2 {
             ca: ca as u32,
             cb: cb as u32,
         };
-        launch("concat", "concat", vec![], 2, words(&p), groups(n, 256))
+        launch(&registry::CONCAT, vec![], &p, groups(n, 256))
     }
 }
 

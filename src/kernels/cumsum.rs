@@ -4,20 +4,11 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{split_at_axis, words};
-use crate::kernels::{groups, launch};
+use crate::kernels::axis::split_at_axis;
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, CumsumParams};
 use crate::shape;
 use crate::{DType, Tensor};
-
-/// The `Params` struct of shaders/cumsum.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct CumsumParams {
-    lines: u32,
-    n: u32,
-    inner: u32,
-    flags: u32,
-}
 
 #[derive(Clone, Copy, Debug)]
 struct Cumsum {
@@ -39,14 +30,7 @@ impl Kernel for Cumsum {
             inner: inner as u32,
             flags: u32::from(self.exclusive) | (u32::from(self.reverse) << 1),
         };
-        launch(
-            "cumsum",
-            "cumsum",
-            vec![],
-            1,
-            words(&p),
-            groups(outer * inner, 256),
-        )
+        launch(&registry::CUMSUM, vec![], &p, groups(outer * inner, 256))
     }
 }
 

@@ -6,33 +6,12 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{check_indices, dims8, split_at_axis, words};
+use crate::kernels::axis::{check_indices, split_at_axis};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, slots8, GatherElementsParams, GatherParams};
 use crate::kernels::scatter_add::scatter_add_raw;
-use crate::kernels::{groups, launch};
-use crate::shape::{self, numel, MAX_RANK};
+use crate::shape::{self, numel};
 use crate::{DType, Tensor};
-
-/// The `Params` struct of `gather` in shaders/gather.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct GatherParams {
-    numel: u32,
-    n: u32,
-    q: u32,
-    inner: u32,
-}
-
-/// The `ElemParams` struct of `gather_elements` in shaders/gather.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct GatherElementsParams {
-    numel: u32,
-    rank: u32,
-    axis: u32,
-    n: u32,
-    shape: [u32; MAX_RANK],
-    x_strides: [u32; MAX_RANK],
-}
 
 /// Inputs x and indices (i32); output x.shape[..axis] + indices.shape + x.shape[axis + 1..].
 #[derive(Debug)]
@@ -54,7 +33,7 @@ impl Kernel for Gather {
             q: numel(inputs[1]) as u32,
             inner: inner as u32,
         };
-        launch("gather", "gather", vec![], 2, words(&p), groups(total, 256))
+        launch(&registry::GATHER, vec![], &p, groups(total, 256))
     }
 }
 
@@ -76,17 +55,10 @@ impl Kernel for GatherElements {
             rank: out.len() as u32,
             axis: self.axis as u32,
             n: inputs[0][self.axis] as u32,
-            shape: dims8(out),
-            x_strides: dims8(&shape::strides(inputs[0])),
+            shape: slots8(out),
+            x_strides: slots8(&shape::strides(inputs[0])),
         };
-        launch(
-            "gather",
-            "gather_elements",
-            vec![],
-            2,
-            words(&p),
-            groups(total, 256),
-        )
+        launch(&registry::GATHER_ELEMENTS, vec![], &p, groups(total, 256))
     }
 }
 

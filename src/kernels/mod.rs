@@ -6,7 +6,7 @@
 //! A kernel's `Kernel::launch` builds its [`Launch`] with [`registry::launch`], from a spec
 //! and a `#[repr(C)]` parameter struct declared in [`registry`]; tests/shaders.rs checks both
 //! against the WGSL with naga and fails on launches built any other way. To add an entry point
-//! (or convert one still written with the untyped `launch`/`launch_multi`/`put8` below):
+//! (or convert one still written with the untyped `launch`/`launch_multi` below):
 //!
 //! 1. In `registry.rs`, declare the shader's uniform struct with `params! { /// doc
 //!    NameParams { field: u32, .. } }`: the same field names in the same order, `u32`/`i32`/
@@ -113,16 +113,6 @@ pub(crate) fn launch_multi(
         },
         params,
         workgroups,
-    }
-}
-
-/// Legacy: writes `values` into `words[at..at + 8]`, the layout of an `array<vec4<u32>, 2>`
-/// field (see [`launch`]; typed kernels use [`registry::slots8`]). Kept so that kernels written
-/// in the old style still build until they are converted.
-#[allow(dead_code)]
-pub(crate) fn put8(words: &mut [u32], at: usize, values: &[usize]) {
-    for (k, &v) in values.iter().enumerate() {
-        words[at + k] = v as u32;
     }
 }
 

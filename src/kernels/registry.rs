@@ -156,6 +156,15 @@ pub(crate) fn slots8(values: &[usize]) -> [u32; 8] {
     s
 }
 
+/// `values` in the 8 slots of an `array<vec4<i32>, 2>` field (the rest 0).
+pub(crate) fn islots8(values: &[i64]) -> [i32; 8] {
+    let mut s = [0i32; 8];
+    for (slot, &v) in s.iter_mut().zip(values) {
+        *slot = v as i32;
+    }
+    s
+}
+
 /// Declares each spec as a constant and lists them all in [`KERNELS`].
 macro_rules! specs {
     ($(
@@ -323,6 +332,67 @@ params! {
     }
 }
 
+params! {
+    /// shaders/arg_reduce.wgsl `Params` (argmax and argmin).
+    ArgReduceParams { n_out: u32, n: u32, inner: u32, _pad: u32 }
+}
+params! {
+    /// shaders/clamp.wgsl `Params` (forward and backward).
+    ClampParams { numel: u32, lo: f32, hi: f32, _pad: u32 }
+}
+params! {
+    /// shaders/compare.wgsl `Params`.
+    CompareParams {
+        numel: u32, rank: u32, same_shape: u32, _pad: u32,
+        shape: [u32; 8], a_strides: [u32; 8], b_strides: [u32; 8],
+    }
+}
+params! {
+    /// shaders/concat.wgsl `Params`.
+    ConcatParams { numel: u32, inner: u32, ca: u32, cb: u32 }
+}
+params! {
+    /// shaders/cumsum.wgsl `Params` (`flags`: bit 0 exclusive, bit 1 reverse).
+    CumsumParams { lines: u32, n: u32, inner: u32, flags: u32 }
+}
+params! {
+    /// shaders/gather.wgsl `Params` (`gather`).
+    GatherParams { numel: u32, n: u32, q: u32, inner: u32 }
+}
+params! {
+    /// shaders/gather.wgsl `ElemParams` (`gather_elements`).
+    GatherElementsParams {
+        numel: u32, rank: u32, axis: u32, n: u32, shape: [u32; 8], x_strides: [u32; 8],
+    }
+}
+params! {
+    /// shaders/scatter_add.wgsl `Params`.
+    ScatterAddParams {
+        numel: u32, rank: u32, axis: u32, k: u32,
+        shape: [u32; 8], upd_shape: [u32; 8], upd_strides: [u32; 8], idx_strides: [u32; 8],
+    }
+}
+params! {
+    /// shaders/slice.wgsl `Params` (`slice`).
+    SliceParams {
+        numel: u32, rank: u32, base: u32, _pad: u32, shape: [u32; 8], step_strides: [i32; 8],
+    }
+}
+params! {
+    /// shaders/slice.wgsl `BackParams` (`slice_backward`).
+    SliceBackwardParams {
+        numel: u32, rank: u32, _pad0: u32, _pad1: u32,
+        in_shape: [u32; 8], starts: [i32; 8], steps: [i32; 8], out_shape: [u32; 8],
+    }
+}
+params! {
+    /// shaders/where_select.wgsl `Params`.
+    WhereParams {
+        numel: u32, rank: u32, _pad0: u32, _pad1: u32,
+        shape: [u32; 8], c_strides: [u32; 8], a_strides: [u32; 8], b_strides: [u32; 8],
+    }
+}
+
 specs! {
     ACTIVATION: ActivationParams = ("activation", "activation", 1, 1, ["OP"]);
     ACTIVATION_BACKWARD: ActivationParams = ("activation", "activation_backward", 2, 1, ["OP"]);
@@ -422,6 +492,19 @@ specs! {
     RECURRENT_WEIGHT_GRAD: RecurrentParams = ("recurrent", "recurrent_weight_grad", 2, 1, []);
     RECURRENT_BIAS_GRAD: RecurrentParams = ("recurrent", "recurrent_bias_grad", 2, 1, []);
     RECURRENT_TAIL: RecurrentParams = ("recurrent", "recurrent_tail", 1, 1, []);
+    ARGMAX: ArgReduceParams = ("arg_reduce", "argmax", 1, 1, []);
+    ARGMIN: ArgReduceParams = ("arg_reduce", "argmin", 1, 1, []);
+    CLAMP: ClampParams = ("clamp", "clamp_forward", 1, 1, []);
+    CLAMP_BACKWARD: ClampParams = ("clamp", "clamp_backward", 2, 1, []);
+    COMPARE: CompareParams = ("compare", "compare", 2, 1, ["OP"]);
+    CONCAT: ConcatParams = ("concat", "concat", 2, 1, []);
+    CUMSUM: CumsumParams = ("cumsum", "cumsum", 1, 1, []);
+    GATHER: GatherParams = ("gather", "gather", 2, 1, []);
+    GATHER_ELEMENTS: GatherElementsParams = ("gather", "gather_elements", 2, 1, []);
+    SCATTER_ADD: ScatterAddParams = ("scatter_add", "scatter_add", 3, 1, []);
+    SLICE: SliceParams = ("slice", "slice", 1, 1, []);
+    SLICE_BACKWARD: SliceBackwardParams = ("slice", "slice_backward", 1, 1, []);
+    WHERE_SELECT: WhereParams = ("where_select", "where_select", 3, 1, []);
     // END OF SPECS
 }
 
@@ -490,5 +573,6 @@ mod tests {
     fn slots8_fills_the_leading_slots_and_zeroes_the_rest() {
         assert_eq!(slots8(&[4, 5, 6]), [4, 5, 6, 0, 0, 0, 0, 0]);
         assert_eq!(slots8(&[]), [0; 8]);
+        assert_eq!(islots8(&[-3, 2]), [-3, 2, 0, 0, 0, 0, 0, 0]);
     }
 }

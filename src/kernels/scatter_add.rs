@@ -5,24 +5,11 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{check_indices, dims8, words};
-use crate::kernels::{groups, launch};
-use crate::shape::{self, numel, MAX_RANK};
+use crate::kernels::axis::check_indices;
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, slots8, ScatterAddParams};
+use crate::shape::{self, numel};
 use crate::{DType, Tensor};
-
-/// The `Params` struct of shaders/scatter_add.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct ScatterParams {
-    numel: u32,
-    rank: u32,
-    axis: u32,
-    k: u32,
-    shape: [u32; MAX_RANK],
-    upd_shape: [u32; MAX_RANK],
-    upd_strides: [u32; MAX_RANK],
-    idx_strides: [u32; MAX_RANK],
-}
 
 /// Inputs x, indices (i32), updates; output x's shape.
 #[derive(Debug)]
@@ -43,24 +30,17 @@ impl Kernel for ScatterAdd {
         let upd_strides = shape::strides(upd);
         let idx_strides = self.idx_strides.clone().unwrap_or(upd_strides.clone());
         let n = numel(out);
-        let p = ScatterParams {
+        let p = ScatterAddParams {
             numel: n as u32,
             rank: out.len() as u32,
             axis: self.axis as u32,
             k: upd[self.axis] as u32,
-            shape: dims8(out),
-            upd_shape: dims8(upd),
-            upd_strides: dims8(&upd_strides),
-            idx_strides: dims8(&idx_strides),
+            shape: slots8(out),
+            upd_shape: slots8(upd),
+            upd_strides: slots8(&upd_strides),
+            idx_strides: slots8(&idx_strides),
         };
-        launch(
-            "scatter_add",
-            "scatter_add",
-            vec![],
-            3,
-            words(&p),
-            groups(n, 256),
-        )
+        launch(&registry::SCATTER_ADD, vec![], &p, groups(n, 256))
     }
 }
 

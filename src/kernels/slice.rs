@@ -4,36 +4,10 @@
 use crate::autograd::{record1, Backward};
 use crate::error::{Error, Result};
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{dims8, idims8, words};
-use crate::kernels::{groups, launch};
-use crate::shape::{self, numel, MAX_RANK};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, islots8, launch, slots8, SliceBackwardParams, SliceParams};
+use crate::shape::{self, numel};
 use crate::{DType, Tensor};
-
-/// The `Params` struct of `slice` in shaders/slice.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct SliceParams {
-    numel: u32,
-    rank: u32,
-    base: u32,
-    _pad: u32,
-    shape: [u32; MAX_RANK],
-    step_strides: [i32; MAX_RANK],
-}
-
-/// The `BackParams` struct of `slice_backward` in shaders/slice.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct SliceBackParams {
-    numel: u32,
-    rank: u32,
-    _pad0: u32,
-    _pad1: u32,
-    in_shape: [u32; MAX_RANK],
-    starts: [i32; MAX_RANK],
-    steps: [i32; MAX_RANK],
-    out_shape: [u32; MAX_RANK],
-}
 
 /// Per input dim: the first index taken and the step (every dim, not only the sliced ones).
 #[derive(Clone, Debug)]
@@ -75,10 +49,10 @@ impl Kernel for Slice {
             rank: out.len() as u32,
             base: base as u32,
             _pad: 0,
-            shape: dims8(out),
-            step_strides: idims8(&step_strides),
+            shape: slots8(out),
+            step_strides: islots8(&step_strides),
         };
-        launch("slice", "slice", vec![], 1, words(&p), groups(n, 256))
+        launch(&registry::SLICE, vec![], &p, groups(n, 256))
     }
 }
 
@@ -93,24 +67,17 @@ impl Kernel for SliceGrad {
 
     fn launch(&self, inputs: &[&[usize]], out: &[usize]) -> Launch {
         let n = numel(out);
-        let p = SliceBackParams {
+        let p = SliceBackwardParams {
             numel: n as u32,
             rank: out.len() as u32,
             _pad0: 0,
             _pad1: 0,
-            in_shape: dims8(out),
-            starts: idims8(&self.0.starts),
-            steps: idims8(&self.0.steps),
-            out_shape: dims8(inputs[0]),
+            in_shape: slots8(out),
+            starts: islots8(&self.0.starts),
+            steps: islots8(&self.0.steps),
+            out_shape: slots8(inputs[0]),
         };
-        launch(
-            "slice",
-            "slice_backward",
-            vec![],
-            1,
-            words(&p),
-            groups(n, 256),
-        )
+        launch(&registry::SLICE_BACKWARD, vec![], &p, groups(n, 256))
     }
 }
 

@@ -4,24 +4,10 @@
 use crate::autograd::{record1, sum_to_shape, Backward};
 use crate::error::Result;
 use crate::graph::{Kernel, Launch};
-use crate::kernels::axis::{dims8, words};
-use crate::kernels::{groups, launch};
-use crate::shape::{broadcast_shape, broadcast_strides, numel, MAX_RANK};
+use crate::kernels::groups;
+use crate::kernels::registry::{self, launch, slots8, WhereParams};
+use crate::shape::{broadcast_shape, broadcast_strides, numel};
 use crate::{DType, Tensor};
-
-/// The `Params` struct of shaders/where_select.wgsl, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct WhereParams {
-    numel: u32,
-    rank: u32,
-    _pad0: u32,
-    _pad1: u32,
-    shape: [u32; MAX_RANK],
-    c_strides: [u32; MAX_RANK],
-    a_strides: [u32; MAX_RANK],
-    b_strides: [u32; MAX_RANK],
-}
 
 /// Inputs: cond, a, b (any shapes broadcasting to the output's). Output: the broadcast shape.
 #[derive(Debug)]
@@ -39,19 +25,12 @@ impl Kernel for WhereSelect {
             rank: out.len() as u32,
             _pad0: 0,
             _pad1: 0,
-            shape: dims8(out),
-            c_strides: dims8(&broadcast_strides(inputs[0], out)),
-            a_strides: dims8(&broadcast_strides(inputs[1], out)),
-            b_strides: dims8(&broadcast_strides(inputs[2], out)),
+            shape: slots8(out),
+            c_strides: slots8(&broadcast_strides(inputs[0], out)),
+            a_strides: slots8(&broadcast_strides(inputs[1], out)),
+            b_strides: slots8(&broadcast_strides(inputs[2], out)),
         };
-        launch(
-            "where_select",
-            "where_select",
-            vec![],
-            3,
-            words(&p),
-            groups(n, 256),
-        )
+        launch(&registry::WHERE_SELECT, vec![], &p, groups(n, 256))
     }
 }
 
