@@ -3,10 +3,9 @@
 //!
 //! # Kernel parameters are typed
 //!
-//! A kernel's `Kernel::launch` builds its [`Launch`] with [`registry::launch`], from a spec
+//! A kernel's `Kernel::launch` builds its [`Launch`](crate::graph::Launch) with [`registry::launch`], from a spec
 //! and a `#[repr(C)]` parameter struct declared in [`registry`]; tests/shaders.rs checks both
-//! against the WGSL with naga and fails on launches built any other way. To add an entry point
-//! (or convert one still written with the untyped `launch`/`launch_multi` below):
+//! against the WGSL with naga and fails on launches built any other way. To add an entry point:
 //!
 //! 1. In `registry.rs`, declare the shader's uniform struct with `params! { /// doc
 //!    NameParams { field: u32, .. } }`: the same field names in the same order, `u32`/`i32`/
@@ -57,9 +56,6 @@ pub mod where_select;
 
 pub use compare::CompareOp;
 
-use crate::graph::Launch;
-use crate::shaders::PipelineKey;
-
 /// Whether the adapter runs subgroups of exactly 8 invocations (lavapipe on AVX2), the
 /// condition of every `*_sg` kernel build: their lanes are addressed by index, and a workgroup
 /// of 8k invocations is k whole subgroups.
@@ -73,47 +69,6 @@ pub(crate) fn subgroups_of_8(ctx: &crate::Context) -> bool {
 /// Workgroups of `size` invocations needed to cover `n` items.
 pub(crate) fn groups(n: usize, size: usize) -> u64 {
     n.div_ceil(size) as u64
-}
-
-/// Legacy: an untyped launch of `shader::entry` with `reads` input bindings, one output, and
-/// override constants, for kernels not yet converted to [`registry::launch`] (the benchmark
-/// kernels). The shader test fails on its use in any other file. (Unused in the browser build,
-/// which has no benchmarks.)
-#[allow(dead_code)]
-pub(crate) fn launch(
-    shader: &'static str,
-    entry: &'static str,
-    constants: Vec<(&'static str, u32)>,
-    reads: usize,
-    params: Vec<u32>,
-    workgroups: u64,
-) -> Launch {
-    launch_multi(shader, entry, constants, reads, 1, params, workgroups)
-}
-
-/// Legacy: an untyped launch with `reads` input bindings followed by `writes` output bindings
-/// (see [`launch`]).
-#[allow(dead_code)]
-pub(crate) fn launch_multi(
-    shader: &'static str,
-    entry: &'static str,
-    constants: Vec<(&'static str, u32)>,
-    reads: usize,
-    writes: usize,
-    params: Vec<u32>,
-    workgroups: u64,
-) -> Launch {
-    Launch {
-        key: PipelineKey {
-            shader,
-            entry,
-            constants,
-            reads,
-            writes,
-        },
-        params,
-        workgroups,
-    }
 }
 
 /// Refuses an epsilon that is not finite and non-negative (the normalizations).

@@ -435,15 +435,15 @@ fn kernels_build_launches_only_through_the_registry() {
 
 #[test]
 fn every_entry_point_of_every_shader_has_a_kernel_spec() {
-    let specified: BTreeSet<&str> = kiln::kernels::registry::KERNELS
+    let specified: BTreeSet<(&str, &str)> = kiln::kernels::registry::KERNELS
         .iter()
-        .map(|k| k.entry)
+        .map(|k| (k.shader, k.entry))
         .collect();
     let mut missing = Vec::new();
     for (name, src) in modules() {
         let module = naga::front::wgsl::parse_str(&src).expect("parses");
         for ep in &module.entry_points {
-            if !specified.contains(ep.name.as_str()) {
+            if !specified.contains(&(name.as_str(), ep.name.as_str())) {
                 missing.push(format!("{name}::{}", ep.name));
             }
         }
