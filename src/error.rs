@@ -106,9 +106,10 @@ pub enum Error {
     /// Data could not be read back from the GPU.
     #[error("readback failed: {0}")]
     Readback(String),
-    /// A file or folder could not be read, written or created. The message names the path and
-    /// ends with the system's reason; [`std::error::Error::source`] is the [`std::io::Error`].
-    #[error("{action} {}: {source}", .path.display())]
+    /// A file or folder could not be read, written or created. The message names the path;
+    /// the system's reason is [`std::error::Error::source`], the [`std::io::Error`] (as is the
+    /// Rust convention, the message does not repeat it: [`Error::report`] gives both).
+    #[error("{action} {}", .path.display())]
     Io {
         /// What kiln was doing: "cannot read", "cannot write", "cannot create folder".
         action: &'static str,
@@ -119,10 +120,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Bytes are not a valid file of the expected format (a corrupt checkpoint, an IDX file
-    /// with a bad header). The message names the format, the file and the reason, then the
-    /// decoder's message when a decoder error caused it; that error is also
-    /// [`std::error::Error::source`].
-    #[error("{format} {}: {reason}{}", .file.display(), caused_by(.source))]
+    /// with a bad header). The message names the format, the file and the reason; a decoder
+    /// error that caused it is [`std::error::Error::source`] ([`Error::report`] gives both).
+    #[error("{format} {}: {reason}", .file.display())]
     Format {
         /// The format that was expected: "idx", "checkpoint", ...
         format: &'static str,
@@ -136,15 +136,21 @@ pub enum Error {
     },
 }
 
-/// `": {source}"` when there is a source, else nothing: the tail of an [`Error::Format`] message.
-fn caused_by(source: &Option<BoxedSource>) -> String {
-    source
-        .as_ref()
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default()
-}
-
 impl Error {
+    /// The message followed by each underlying cause, `": "`-separated ("cannot read
+    /// model.safetensors: No such file or directory (os error 2)"): what to show a person when
+    /// nothing else walks [`std::error::Error::source`] (anyhow's `{:#}` does the same).
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+
     pub(crate) fn shape(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Self {
         Error::ShapeMismatch {
             op,

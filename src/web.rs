@@ -22,6 +22,11 @@ use crate::{autograd, Context, ContextOptions, Tensor};
 /// Side of the digit images the seed CNN takes.
 const SIDE: usize = crate::data::digits::SIZE;
 
+/// A kiln error for JavaScript, with its causes ([`crate::Error::report`]).
+fn js_err(e: crate::Error) -> JsError {
+    JsError::new(&e.report())
+}
+
 fn js(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -71,8 +76,8 @@ impl WebKiln {
             ..ContextOptions::default()
         })
         .await
-        .map_err(js)?;
-        let classifier = zoo::seed_cnn(&ctx, 1e-3, 0).map_err(js)?;
+        .map_err(js_err)?;
+        let classifier = zoo::seed_cnn(&ctx, 1e-3, 0).map_err(js_err)?;
         Ok(WebKiln {
             ctx,
             state: Rc::new(RefCell::new(State {
@@ -106,7 +111,7 @@ impl WebKiln {
     /// into the classifier. Returns its metadata as JSON.
     pub fn load_checkpoint(&self, bytes: &[u8]) -> Result<String, JsError> {
         let mut st = self.state.try_borrow_mut().map_err(|_| busy())?;
-        let meta = checkpoint::from_bytes(&mut st.classifier, bytes).map_err(js)?;
+        let meta = checkpoint::from_bytes(&mut st.classifier, bytes).map_err(js_err)?;
         let mut notes: Vec<(&String, &String)> = meta.notes.iter().collect();
         notes.sort();
         let notes: serde_json::Map<String, serde_json::Value> = notes
@@ -134,9 +139,9 @@ impl WebKiln {
                 y.realize()?;
                 Ok(y)
             })
-            .map_err(js)?
+            .map_err(js_err)?
         };
-        probs.to_vec_async::<f32>().await.map_err(js)
+        probs.to_vec_async::<f32>().await.map_err(js_err)
     }
 
     /// `n` procedural digit images (n × 28 × 28, values in [0, 1]), deterministic for `seed`:
@@ -158,7 +163,7 @@ impl WebKiln {
         }
         let mut st = self.state.try_borrow_mut().map_err(|_| busy())?;
         let ds = procedural_digits(n, seed);
-        st.trainee = Some(zoo::seed_cnn(&self.ctx, lr, seed).map_err(js)?);
+        st.trainee = Some(zoo::seed_cnn(&self.ctx, lr, seed).map_err(js_err)?);
         st.train_data = Some((Samples::images(&ds), Samples::labels(&ds)));
         st.cursor = 0;
         Ok(())
@@ -181,13 +186,13 @@ impl WebKiln {
             }
             let idx: Vec<usize> = (0..batch).map(|i| (st.cursor + i) % n).collect();
             st.cursor = (st.cursor + batch) % n;
-            let xb = x.gather(&self.ctx, &idx).map_err(js)?;
-            let yb = y.gather(&self.ctx, &idx).map_err(js)?;
-            let (loss, _) = model.train_step(&xb, &yb, None).map_err(js)?;
-            model.realize_step(&[&loss]).map_err(js)?;
+            let xb = x.gather(&self.ctx, &idx).map_err(js_err)?;
+            let yb = y.gather(&self.ctx, &idx).map_err(js_err)?;
+            let (loss, _) = model.train_step(&xb, &yb, None).map_err(js_err)?;
+            model.realize_step(&[&loss]).map_err(js_err)?;
             loss
         };
-        let v = loss.to_vec_async::<f32>().await.map_err(js)?;
+        let v = loss.to_vec_async::<f32>().await.map_err(js_err)?;
         v.first()
             .copied()
             .ok_or_else(|| js("train_step: the loss is empty"))
@@ -212,9 +217,9 @@ impl WebKiln {
                 y.realize()?;
                 Ok(y)
             })
-            .map_err(js)?
+            .map_err(js_err)?
         };
-        probs.to_vec_async::<f32>().await.map_err(js)
+        probs.to_vec_async::<f32>().await.map_err(js_err)
     }
 
     /// Loads a conformance set (`cases.json` and `cases.safetensors` bytes); returns the case
