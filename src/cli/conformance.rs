@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use anyhow::{Context as _, Result};
-use kiln::{Context, Tensor};
+use kiln::{Context, DType, Tensor};
 
 /// A host-side tensor from the safetensors file.
 #[derive(Clone, Debug)]
@@ -379,6 +379,62 @@ impl Call<'_> {
             Some(v) => v.tensor(self.op).map(Some),
         }
     }
+
+    /// Required integer (I64) input `i`.
+    fn ints(&self, i: usize) -> Result<&[i64]> {
+        self.input(i)?.ints(self.op)
+    }
+
+    /// Optional integer (I64) input `i`.
+    fn opt_ints(&self, i: usize) -> Result<Option<&[i64]>> {
+        match self.inputs.get(i).and_then(Option::as_ref) {
+            None => Ok(None),
+            Some(v) => v.ints(self.op).map(Some),
+        }
+    }
+
+    /// Integer input `i` (I64 in the set) as the i32 index tensor kiln takes, made on the
+    /// device of `like`.
+    fn index_tensor(&self, i: usize, like: &Tensor) -> Result<Tensor> {
+        let shape = match self.input(i)? {
+            Val::I(_, s) => s,
+            Val::T(_) | Val::S(..) => {
+                return Err(bad(format!("{}: input {i} must be integers", self.op)))
+            }
+        };
+        let v = self
+            .ints(i)?
+            .iter()
+            .map(|&x| {
+                i32::try_from(x)
+                    .map_err(|_| bad(format!("{}: index {x} does not fit in i32", self.op)))
+            })
+            .collect::<Result<Vec<i32>>>()?;
+        Ok(Tensor::from_slice(like.context(), &v, shape)?)
+    }
+
+    /// The `axis` attribute (`default` when absent, an error when absent and `None`).
+    fn axis(&self, default: Option<i64>) -> Result<isize> {
+        let v = match (self.attrs.raw("axis"), default) {
+            (None, Some(d)) => d,
+            (None, None) => return Err(bad(format!("{}: attribute axis is required", self.op))),
+            (Some(_), _) => self.attrs.int("axis", 0)?,
+        };
+        isize::try_from(v).map_err(|_| bad(format!("{}: axis {v} is out of range", self.op)))
+    }
+
+    /// ONNX booleans (comparison outputs, Where's condition) are stored by the set as f32
+    /// 0.0/1.0, which is what kiln computes with; a case must say so with `_bool_as_f32`,
+    /// or it is refused rather than read in another convention.
+    fn bool_as_f32(&self) -> Result<()> {
+        match self.attrs.map.get("_bool_as_f32") {
+            Some(Value::Bool(true)) => Ok(()),
+            _ => Err(bad(format!(
+                "{}: boolean tensors must be stored as f32 0/1 (attribute _bool_as_f32)",
+                self.op
+            ))),
+        }
+    }
 }
 
 /// One ONNX op run on kiln: reads its attributes and inputs, returns its outputs in ONNX order.
@@ -421,6 +477,21 @@ const OPS: &[(&str, &str, OpFn)] = &[
     ("", "Conv", conv),
     ("", "ConvTranspose", conv_transpose),
     ("", "Attention", attention),
+    ("", "Equal", comparison),
+    ("", "Less", comparison),
+    ("", "LessOrEqual", comparison),
+    ("", "Greater", comparison),
+    ("", "GreaterOrEqual", comparison),
+    ("", "Where", where_),
+    ("", "Clip", clip),
+    ("", "ArgMax", arg_reduce),
+    ("", "ArgMin", arg_reduce),
+    ("", "Concat", concat),
+    ("", "Slice", slice),
+    ("", "Gather", gather),
+    ("", "GatherElements", gather),
+    ("", "ScatterElements", scatter_elements),
+    ("", "CumSum", cumsum),
 ];
 
 /// Runs one ONNX op on kiln values. `inputs[i]` is ONNX input slot i (None = omitted).
@@ -1035,6 +1106,134 @@ fn attention(call: &Call) -> Result<Vec<Tensor>> {
     }
 }
 
+/// `Equal`, `Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual`: an f32 0/1 mask.
+fn comparison(call: &Call) -> Result<Vec<Tensor>> {
+    use kiln::kernels::CompareOp;
+    call.bool_as_f32()?;
+    let op = match call.op {
+        "Equal" => CompareOp::Eq,
+        "Less" => CompareOp::Lt,
+        "LessOrEqual" => CompareOp::Le,
+        "Greater" => CompareOp::Gt,
+        "GreaterOrEqual" => CompareOp::Ge,
+        other => return Err(bad(format!("{other} is not a comparison"))),
+    };
+    Ok(vec![call.t(0)?.compare(op, call.t(1)?)?])
+}
+
+/// `Where` (condition as an f32 0/1 mask).
+fn where_(call: &Call) -> Result<Vec<Tensor>> {
+    call.bool_as_f32()?;
+    Ok(vec![call.t(0)?.where_select(call.t(1)?, call.t(2)?)?])
+}
+
+/// `Clip`: `min` and `max` are optional one-element float inputs.
+fn clip(call: &Call) -> Result<Vec<Tensor>> {
+    let bound = |i: usize, default: f32| match call.inputs.get(i).and_then(Option::as_ref) {
+        None => Ok(default),
+        Some(Val::S(_, v)) => Ok(*v),
+        Some(_) => Err(bad(format!(
+            "Clip: input {i} (min/max) must be a one-element float tensor"
+        ))),
+    };
+    let (lo, hi) = (bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?);
+    Ok(vec![call.t(0)?.clamp(lo, hi)?])
+}
+
+/// `ArgMax`, `ArgMin`: i32 indices (the set's expected values are I64).
+fn arg_reduce(call: &Call) -> Result<Vec<Tensor>> {
+    let a = &call.attrs;
+    if a.int("select_last_index", 0)? != 0 {
+        return Err(bad(format!(
+            "{}: select_last_index 1 is not supported",
+            call.op
+        )));
+    }
+    let axis = call.axis(Some(0))?;
+    let keep = a.int("keepdims", 1)? != 0;
+    let x = call.t(0)?;
+    Ok(vec![if call.op == "ArgMax" {
+        x.argmax(axis, keep)?
+    } else {
+        x.argmin(axis, keep)?
+    }])
+}
+
+/// `Concat` (any number of inputs).
+fn concat(call: &Call) -> Result<Vec<Tensor>> {
+    let axis = call.axis(None)?;
+    let parts = (0..call.inputs.len())
+        .map(|i| call.t(i))
+        .collect::<Result<Vec<&Tensor>>>()?;
+    if parts.is_empty() {
+        return Err(bad("Concat: no inputs"));
+    }
+    Ok(vec![Tensor::concat(&parts, axis)?])
+}
+
+/// `Slice`: starts, ends and the optional axes and steps are I64 inputs.
+fn slice(call: &Call) -> Result<Vec<Tensor>> {
+    let (starts, ends) = (call.ints(1)?, call.ints(2)?);
+    let axes: Vec<isize> = match call.opt_ints(3)? {
+        Some(a) => a
+            .iter()
+            .map(|&v| {
+                isize::try_from(v).map_err(|_| bad(format!("Slice: axis {v} is out of range")))
+            })
+            .collect::<Result<_>>()?,
+        None => (0..starts.len() as isize).collect(),
+    };
+    let steps = match call.opt_ints(4)? {
+        Some(s) => s.to_vec(),
+        None => vec![1; starts.len()],
+    };
+    Ok(vec![call.t(0)?.slice(&axes, starts, ends, &steps)?])
+}
+
+/// `Gather`, `GatherElements`: I64 indices, passed to kiln as i32.
+fn gather(call: &Call) -> Result<Vec<Tensor>> {
+    let x = call.t(0)?;
+    let idx = call.index_tensor(1, x)?;
+    let axis = call.axis(Some(0))?;
+    Ok(vec![if call.op == "Gather" {
+        x.gather(&idx, axis)?
+    } else {
+        x.gather_elements(&idx, axis)?
+    }])
+}
+
+/// `ScatterElements` with `reduction = "add"`.
+fn scatter_elements(call: &Call) -> Result<Vec<Tensor>> {
+    let reduction = call.attrs.string("reduction", "none")?;
+    if reduction != "add" {
+        return Err(bad(format!(
+            "ScatterElements: reduction {reduction} is not supported (only add)"
+        )));
+    }
+    let x = call.t(0)?;
+    let idx = call.index_tensor(1, x)?;
+    Ok(vec![x.scatter_add(
+        call.axis(Some(0))?,
+        &idx,
+        call.t(2)?,
+    )?])
+}
+
+/// `CumSum`: the axis is a one-element I64 input.
+fn cumsum(call: &Call) -> Result<Vec<Tensor>> {
+    let axis = match call.ints(1)? {
+        [a] => isize::try_from(*a).map_err(|_| bad(format!("CumSum: axis {a} is out of range")))?,
+        other => {
+            return Err(bad(format!(
+                "CumSum: axis must have one value, got {other:?}"
+            )))
+        }
+    };
+    let a = &call.attrs;
+    let (exclusive, reverse) = (a.int("exclusive", 0)? != 0, a.int("reverse", 0)? != 0);
+    Ok(vec![call.t(0)?.cumsum(axis, exclusive, reverse)?])
+}
+
 fn to_val(ctx: &Context, h: &HostTensor) -> Result<Val> {
     Ok(match h {
         HostTensor::F32(v, s) => match v.as_slice() {
@@ -1045,7 +1244,8 @@ fn to_val(ctx: &Context, h: &HostTensor) -> Result<Val> {
     })
 }
 
-/// Compares `got` with `want` by the set's rule; returns a failure line or None.
+/// Compares `got` with `want` by the set's rule; returns a failure line or None. Integer
+/// expected values (I64: ArgMax/ArgMin) need kiln's i32 result and are compared exactly.
 async fn compare(
     case: &str,
     name: &str,
@@ -1054,8 +1254,8 @@ async fn compare(
     rtol: f64,
     atol: f64,
 ) -> Result<Option<String>> {
-    let HostTensor::F32(w, ws) = want else {
-        return Ok(Some(format!("{case} {name}: expected tensor is not f32")));
+    let ws = match want {
+        HostTensor::F32(_, s) | HostTensor::I64(_, s) => s,
     };
     if got.shape() != ws.as_slice() {
         return Ok(Some(format!(
@@ -1064,6 +1264,32 @@ async fn compare(
             ws
         )));
     }
+    let want_dtype = match want {
+        HostTensor::F32(..) => DType::F32,
+        HostTensor::I64(..) => DType::I32,
+    };
+    if got.dtype() != want_dtype {
+        return Ok(Some(format!(
+            "{case} {name}: dtype {}, expected {want_dtype}",
+            got.dtype()
+        )));
+    }
+    let w = match want {
+        HostTensor::F32(w, _) => w,
+        HostTensor::I64(w, _) => {
+            let g = got.to_vec_async::<i32>().await?;
+            let wrong: Vec<usize> = (0..g.len()).filter(|&i| i64::from(g[i]) != w[i]).collect();
+            return Ok(wrong.first().map(|&i| {
+                format!(
+                    "{case} {name}: {} of {} integers differ; first at index {i}: got {}, expected {}",
+                    wrong.len(),
+                    g.len(),
+                    g[i],
+                    w[i]
+                )
+            }));
+        }
+    };
     let g = got.to_vec_async::<f32>().await?;
     let mut worst: Option<(usize, f64)> = None;
     let mut bad_count = 0;
