@@ -1,6 +1,7 @@
 //! The ONNX-derived operator conformance set (a copy of ../shared/conformance in
-//! tests/data/conformance) run by `kiln conformance` through kiln's public ops and autograd:
-//! every case must pass. The runner's parsing is tested in its module, src/cli/conformance.rs.
+//! tests/data/conformance) and the extra set of comparison, selection and indexing cases
+//! (tests/data/conformance-extra), run by `kiln conformance` through kiln's public ops and
+//! autograd: every case must pass. The runner's parsing is tested in its module, src/cli/conformance.rs.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,9 +19,9 @@ fn kiln(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-#[test]
-fn every_conformance_case_passes() {
-    let (ok, stdout, stderr) = kiln(&["conformance", "tests/data/conformance"]);
+/// Runs `kiln conformance DIR` and checks that at least `cases` passed and none failed.
+fn the_set_passes(dir: &str, cases: usize) {
+    let (ok, stdout, stderr) = kiln(&["conformance", dir]);
     let summary = stdout
         .lines()
         .last()
@@ -32,8 +33,18 @@ fn every_conformance_case_passes() {
     let [passed, failed] = counts[..] else {
         panic!("last line {summary:?} is not `N passed, M failed`; stderr:\n{stderr}");
     };
-    assert!(passed >= 175, "the set has {passed} passing cases");
+    assert!(passed >= cases, "{dir} has {passed} passing cases");
     assert!(ok && failed == 0, "{stdout}\n{stderr}");
+}
+
+#[test]
+fn every_conformance_case_passes() {
+    the_set_passes("tests/data/conformance", 175);
+}
+
+#[test]
+fn every_extra_conformance_case_passes() {
+    the_set_passes("tests/data/conformance-extra", 38);
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! The conformance runner behind `kiln conformance DIR`: operator cases derived from the ONNX
 //! reference implementation (format: `../shared/conformance/README.md`), run through kiln's
-//! public ops, with gradient cases run through [`kiln::autograd`].
+//! public ops, with gradient cases run through [`kiln::autograd`]. The same format carries
+//! tests/data/conformance-extra (numpy-made cases for the comparison, selection and indexing
+//! ops), where ONNX booleans are stored as f32 0/1 (cases marked `_bool_as_f32`) and integer
+//! tensors as I64: index inputs go to kiln as i32, and I64 expected values (ArgMax, ArgMin)
+//! must match kiln's i32 results exactly.
 //!
 //! A case passes when every output and gradient has exactly the expected shape and every
 //! element satisfies `|got - exp| <= atol + rtol * |exp|` (in f64). A case that cannot be run
