@@ -443,7 +443,12 @@ fn every_entry_point_of_every_shader_has_a_kernel_spec() {
     for (name, src) in modules() {
         let module = naga::front::wgsl::parse_str(&src).expect("parses");
         for ep in &module.entry_points {
-            if !specified.contains(&(name.as_str(), ep.name.as_str())) {
+            // A subgroup build (`<family>_sg`) carries the family's other entry points unchanged;
+            // the family's spec covers those.
+            let family = name.strip_suffix("_sg").unwrap_or(&name);
+            if !specified.contains(&(name.as_str(), ep.name.as_str()))
+                && !specified.contains(&(family, ep.name.as_str()))
+            {
                 missing.push(format!("{name}::{}", ep.name));
             }
         }

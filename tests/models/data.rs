@@ -210,7 +210,7 @@ fn idx_directory_loader_names_a_missing_file() {
     let dir = std::env::temp_dir().join(format!("kiln-idx-missing-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("train-images-idx3-ubyte"), small_images()).unwrap();
-    let err = Dataset::load_idx_dir(&dir).unwrap_err().to_string();
+    let err = Dataset::load_idx_dir(&dir).unwrap_err().report();
     assert_mentions(&err, &["train-labels-idx1-ubyte.gz", "found neither"]);
     // With the labels there, the error moves on to the test files; a broken one is named.
     std::fs::write(
@@ -278,7 +278,11 @@ fn idx_file_errors_name_the_file_and_keep_the_cause_as_source() {
     assert_mentions(&err.to_string(), &["train-images-idx3-ubyte.gz", "gzip"]);
     let cause = err.source().expect("a gzip failure keeps its cause");
     assert!(cause.is::<std::io::Error>(), "{cause:?}");
-    assert!(err.to_string().ends_with(&cause.to_string()), "{err}");
+    assert!(
+        err.report().ends_with(&cause.to_string()),
+        "{}",
+        err.report()
+    );
 
     // A malformed header found by kiln itself has no deeper cause.
     let err = image_error(b"\x89PNG\r\n\x1a\n1234");
