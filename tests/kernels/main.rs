@@ -9,7 +9,6 @@ mod common;
 
 mod activation;
 mod attention;
-mod conformance_extra;
 mod conv;
 mod cross_entropy;
 mod dropout;
