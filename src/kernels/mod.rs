@@ -4,7 +4,7 @@
 //! # Kernel parameters are typed
 //!
 //! A kernel's `Kernel::launch` builds its [`Launch`](crate::graph::Launch) with [`registry::launch`], from a spec
-//! and a `#[repr(C)]` parameter struct declared in [`registry`]; tests/shaders.rs checks both
+//! and a `#[repr(C)]` parameter struct declared in [`registry`]; tests/engine/shaders.rs checks both
 //! against the WGSL with naga and fails on launches built any other way. To add an entry point:
 //!
 //! 1. In `registry.rs`, declare the shader's uniform struct with `params! { /// doc
@@ -19,7 +19,7 @@
 //!    an entry point or module at run time (a small path, a subgroup build) picks a spec.
 //! 3. In the kernel: `launch(&registry::NAME, constants, &NameParams { .. }, workgroups)`.
 //!    Never edit a `Launch` after building it.
-//! 4. `cargo test --release --test shaders` proves the layout, bindings and constants.
+//! 4. `cargo test --release --test engine shaders` proves the layout, bindings and constants.
 
 pub mod activation;
 pub mod arg_reduce;

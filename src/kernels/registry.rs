@@ -5,7 +5,7 @@
 //! such struct has a `#[repr(C)]` twin declared with [`params!`], which records the field names,
 //! byte offsets and sizes, and each entry point has a [`Spec`] naming its shader, entry point,
 //! parameter type, binding counts and override constants. [`launch`] is the only way a kernel
-//! builds a [`Launch`]; tests/shaders.rs checks every spec of [`KERNELS`] against naga's
+//! builds a [`Launch`]; tests/engine/shaders.rs checks every spec of [`KERNELS`] against naga's
 //! reflection of the WGSL (struct size, field names, offsets and scalar types; bindings).
 
 use std::marker::PhantomData;
