@@ -114,10 +114,15 @@ fn experimental_token() -> wgpu::ExperimentalFeatures {
 pub(crate) struct BindKey {
     pub reads: usize,
     pub writes: usize,
+    /// Inputs bound read-only (see [`Context::layouts`]).
+    pub read_only_inputs: bool,
     pub params: u64,
     /// Each storage binding's buffer id, offset and size (`u64::MAX` for the whole buffer).
     pub buffers: Vec<(u64, u64, u64)>,
 }
+
+/// A kernel's bind group layout and the pipeline layout around it.
+type Layouts = (wgpu::BindGroupLayout, wgpu::PipelineLayout);
 
 pub(crate) struct ContextInner {
     pub instance: wgpu::Instance,
@@ -128,12 +133,19 @@ pub(crate) struct ContextInner {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pub pool: Mutex<BufferPool>,
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    /// Keyed by shader and whether inputs are read-only (else the source is rewritten so that
+    /// every storage binding is read_write).
+    modules: Mutex<HashMap<(&'static str, bool), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
-    layouts: Mutex<HashMap<(usize, usize), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    /// Pipelines whose inputs are bound read-only (a dispatch that reads one buffer twice).
+    pipelines_read_only: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    /// Keyed by (reads, writes, inputs read-only).
+    layouts: Mutex<HashMap<(usize, usize, bool), Layouts>>,
     bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     /// Pipelines of generated (fused elementwise) kernels, keyed by their compact program.
     fused: Mutex<HashMap<Vec<u32>, wgpu::ComputePipeline>>,
+    /// Fused pipelines whose inputs are bound read-only (a unit that reads one buffer twice).
+    fused_read_only: Mutex<HashMap<Vec<u32>, wgpu::ComputePipeline>>,
     /// Whether realizations fuse chains of elementwise ops (`KILN_FUSION=0` turns it off).
     pub fusion: AtomicBool,
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
@@ -300,9 +312,11 @@ impl Context {
                 pool: Mutex::new(BufferPool::new(max_buffer)),
                 modules: Mutex::new(HashMap::new()),
                 pipelines: Mutex::new(HashMap::new()),
+                pipelines_read_only: Mutex::new(HashMap::new()),
                 layouts: Mutex::new(HashMap::new()),
                 bind_groups: Mutex::new(HashMap::new()),
                 fused: Mutex::new(HashMap::new()),
+                fused_read_only: Mutex::new(HashMap::new()),
                 fusion: AtomicBool::new(fusion_from_env()),
                 poll_lock: Mutex::new(()),
                 realize_lock: Mutex::new(()),
@@ -485,13 +499,21 @@ impl Context {
         }
     }
 
+    /// The layouts of a kernel with `reads` inputs and `writes` outputs. Storage bindings are
+    /// read_write, inputs too: the executor binds slices of one arena as inputs and outputs of
+    /// one dispatch, and WebGPU checks read-only against writable use per buffer, not per range
+    /// (the shaders are rewritten to match). With `read_only_inputs` the inputs are read-only
+    /// instead, for a dispatch that binds one buffer range twice: WebGPU forbids a writable
+    /// binding that overlaps another binding, and the executor gives such a dispatch's outputs
+    /// buffers of their own.
     fn layouts(
         &self,
         reads: usize,
         writes: usize,
+        read_only_inputs: bool,
     ) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         let mut layouts = lock(&self.inner.layouts);
-        if let Some(l) = layouts.get(&(reads, writes)) {
+        if let Some(l) = layouts.get(&(reads, writes, read_only_inputs)) {
             return l.clone();
         }
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
@@ -509,18 +531,19 @@ impl Context {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    // Every storage binding is read_write, inputs too: the executor binds
-                    // slices of one arena as inputs and outputs of one dispatch, and WebGPU
-                    // checks read-only against writable use per buffer, not per range.
-                    // (`storage_read_write` rewrites the shaders to match.)
-                    ty: wgpu::BufferBindingType::Storage { read_only: false },
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: read_only_inputs && i < reads,
+                    },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
                 count: None,
             });
         }
-        let label = format!("kiln layout {reads} in {writes} out");
+        let label = format!(
+            "kiln layout {reads} in{} {writes} out",
+            if read_only_inputs { " (read-only)" } else { "" }
+        );
         let bgl = self
             .inner
             .device
@@ -536,7 +559,7 @@ impl Context {
                 bind_group_layouts: &[Some(&bgl)],
                 immediate_size: 0,
             });
-        layouts.insert((reads, writes), (bgl.clone(), pl.clone()));
+        layouts.insert((reads, writes, read_only_inputs), (bgl.clone(), pl.clone()));
         (bgl, pl)
     }
 
@@ -561,9 +584,14 @@ impl Context {
         }
     }
 
-    fn module(&self, shader: &'static str, entry: &'static str) -> Result<wgpu::ShaderModule> {
+    fn module(
+        &self,
+        shader: &'static str,
+        entry: &'static str,
+        read_only_inputs: bool,
+    ) -> Result<wgpu::ShaderModule> {
         let mut modules = lock(&self.inner.modules);
-        if let Some(m) = modules.get(shader) {
+        if let Some(m) = modules.get(&(shader, read_only_inputs)) {
             return Ok(m.clone());
         }
         let started = web_time::Instant::now();
@@ -572,7 +600,11 @@ impl Context {
             entry,
             message: "no such shader in the registry".into(),
         })?;
-        let source = storage_read_write(source);
+        let source = if read_only_inputs {
+            std::borrow::Cow::Borrowed(source)
+        } else {
+            storage_read_write(source)
+        };
         let module = self.compile_shader(shader, &source).map_err(|e| match e {
             Error::Shader { message, .. } => Error::Shader {
                 shader,
@@ -581,19 +613,29 @@ impl Context {
             },
             other => other,
         })?;
-        modules.insert(shader, module.clone());
+        modules.insert((shader, read_only_inputs), module.clone());
         self.count_compile(started);
         Ok(module)
     }
 
-    /// The pipeline for `key`, built once and cached.
-    pub(crate) fn pipeline(&self, key: &PipelineKey) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = lock(&self.inner.pipelines).get(key) {
+    /// The pipeline for `key`, built once and cached; `read_only_inputs` as in
+    /// [`Context::layouts`].
+    pub(crate) fn pipeline(
+        &self,
+        key: &PipelineKey,
+        read_only_inputs: bool,
+    ) -> Result<wgpu::ComputePipeline> {
+        let cache = if read_only_inputs {
+            &self.inner.pipelines_read_only
+        } else {
+            &self.inner.pipelines
+        };
+        if let Some(p) = lock(cache).get(key) {
             return Ok(p.clone());
         }
-        let module = self.module(key.shader, key.entry)?;
+        let module = self.module(key.shader, key.entry, read_only_inputs)?;
         let started = web_time::Instant::now();
-        let (_, layout) = self.layouts(key.reads, key.writes);
+        let (_, layout) = self.layouts(key.reads, key.writes, read_only_inputs);
         let constants: Vec<(&str, f64)> = key
             .constants
             .iter()
@@ -624,7 +666,7 @@ impl Context {
             });
         }
         lock(&self.inner.pool).stats.pipelines_created += 1;
-        lock(&self.inner.pipelines).insert(key.clone(), pipeline.clone());
+        lock(cache).insert(key.clone(), pipeline.clone());
         Ok(pipeline)
     }
 
@@ -676,14 +718,26 @@ impl Context {
         &self,
         program: &[u32],
         reads: usize,
+        read_only_inputs: bool,
         source: impl FnOnce() -> String,
     ) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = lock(&self.inner.fused).get(program) {
+        let cache = if read_only_inputs {
+            &self.inner.fused_read_only
+        } else {
+            &self.inner.fused
+        };
+        if let Some(p) = lock(cache).get(program) {
             return Ok(p.clone());
         }
         let started = web_time::Instant::now();
-        let module = self.compile_shader("fused", &storage_read_write(&source()))?;
-        let (_, layout) = self.layouts(reads, 1);
+        let source = source();
+        let source = if read_only_inputs {
+            std::borrow::Cow::Borrowed(source.as_str())
+        } else {
+            storage_read_write(&source)
+        };
+        let module = self.compile_shader("fused", &source)?;
+        let (_, layout) = self.layouts(reads, 1, read_only_inputs);
         let (pipeline, err) = self.scoped(|| {
             self.inner
                 .device
@@ -708,7 +762,7 @@ impl Context {
             });
         }
         lock(&self.inner.pool).stats.pipelines_created += 1;
-        lock(&self.inner.fused).insert(program.to_vec(), pipeline.clone());
+        lock(cache).insert(program.to_vec(), pipeline.clone());
         Ok(pipeline)
     }
 
@@ -718,6 +772,7 @@ impl Context {
         &self,
         reads: usize,
         writes: usize,
+        read_only_inputs: bool,
         params: &GpuBuffer,
         params_size: u64,
         buffers: &[pool::Binding<'_>],
@@ -725,6 +780,7 @@ impl Context {
         let key = BindKey {
             reads,
             writes,
+            read_only_inputs,
             params: params.id,
             buffers: buffers
                 .iter()
@@ -734,7 +790,7 @@ impl Context {
         if let Some(bg) = lock(&self.inner.bind_groups).get(&key) {
             return bg.clone();
         }
-        let (bgl, _) = self.layouts(reads, writes);
+        let (bgl, _) = self.layouts(reads, writes, read_only_inputs);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {

@@ -211,6 +211,24 @@ struct Unit {
     /// The buffers it reads, in binding order; `Src::Step` names a unit here.
     srcs: Vec<Src>,
     fused: Option<fusion::Fused>,
+    /// Whether it reads one buffer through two bindings (`x.mul(&x)`, a view and its source).
+    /// WebGPU forbids a writable binding that overlaps another binding of the same dispatch, so
+    /// such a unit binds its inputs read-only (see [`Unit::aliased_srcs`]).
+    aliased: bool,
+}
+
+impl Unit {
+    /// Whether two of `srcs` name the same buffer range: the same output of one unit, or the
+    /// same realized storage.
+    fn aliased_srcs(srcs: &[Src]) -> bool {
+        srcs.iter().enumerate().any(|(i, a)| {
+            srcs[..i].iter().any(|b| match (a, b) {
+                (Src::Step(j, k), Src::Step(l, m)) => (j, k) == (l, m),
+                (Src::Storage(x), Src::Storage(y)) => x.buf.id == y.buf.id,
+                _ => false,
+            })
+        })
+    }
 }
 
 fn grid_error(op: &'static str, needed: u64, max_per_dim: u64) -> Error {
@@ -304,7 +322,8 @@ fn donations(
     for (u, unit) in units.iter().enumerate() {
         let step = &steps[unit.step];
         let pairs = step.kernel.donations();
-        if pairs.is_empty() || unit.fused.is_some() || !unit_keep[u] {
+        // (An aliased unit binds its inputs read-only, so none can become a writable output.)
+        if pairs.is_empty() || unit.fused.is_some() || !unit_keep[u] || unit.aliased {
             continue;
         }
         let mut plan = Vec::with_capacity(pairs.len());
@@ -590,17 +609,19 @@ fn fuse(ctx: &Context, steps: &[Step<'_>], index: &IdMap<usize>, keep: &[bool]) 
         };
         // Every step a unit reads is a unit of its own (a fused step's only reader is
         // inside its group).
-        let inputs = inputs
+        let inputs: Vec<Src> = inputs
             .into_iter()
             .map(|s| match s {
                 Src::Step(j, k) => Src::Step(unit_of[j], k),
                 other => other,
             })
             .collect();
+        let aliased = Unit::aliased_srcs(&inputs);
         units.push(Unit {
             step: i,
             srcs: inputs,
             fused,
+            aliased,
         });
     }
     let mut last_use: Vec<usize> = (0..units.len()).collect();
@@ -642,6 +663,9 @@ fn plan(ctx: &Context, steps: &[Step<'_>], units: &Units, donated: &[Vec<Donatio
                 planner::Role::Donated
             } else if units.keep[u] {
                 planner::Role::Kept
+            } else if unit.aliased {
+                // Its inputs are bound read-only, so its output must not share their arena.
+                planner::Role::Isolated
             } else {
                 planner::Role::Intermediate
             };
@@ -852,7 +876,9 @@ fn encode(
                         ),
                     ))
                 } else {
-                    ctx.fused_pipeline(&f.program, f.inputs.len(), || fusion::wgsl(&f.program))
+                    ctx.fused_pipeline(&f.program, f.inputs.len(), unit.aliased, || {
+                        fusion::wgsl(&f.program)
+                    })
                 };
                 if workgroups > 0 {
                     fused_kernels += 1;
@@ -901,7 +927,7 @@ fn encode(
                     ));
                 }
                 (
-                    ctx.pipeline(&launch.key)?,
+                    ctx.pipeline(&launch.key, unit.aliased)?,
                     (launch.params, launch.workgroups),
                 )
             }
@@ -1001,7 +1027,14 @@ fn submit(
                     }
                     let reads = bound.len();
                     bound.extend(outs.iter().map(BufferSlice::binding));
-                    let bg = ctx.bind_group(reads, outs.len(), &params, PARAMS_BYTES, &bound);
+                    let bg = ctx.bind_group(
+                        reads,
+                        outs.len(),
+                        units.units[i].aliased,
+                        &params,
+                        PARAMS_BYTES,
+                        &bound,
+                    );
                     pass.set_pipeline(&encoded.pipelines[i]);
                     pass.set_bind_group(0, &bg, &[(k as u64 * stride) as u32]);
                     let wg = launches[i].1;

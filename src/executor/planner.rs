@@ -51,6 +51,10 @@ pub(crate) enum Role {
     Kept,
     /// Written over an input buffer that it takes over (an in-place update).
     Donated,
+    /// Read only inside the realization, but written by a dispatch that binds its inputs
+    /// read-only (one of them bound twice): a buffer of its own, returned after the run, since
+    /// WebGPU forbids one buffer as read-only and writable storage in one dispatch.
+    Isolated,
 }
 
 /// One output to place.
@@ -119,6 +123,10 @@ pub(crate) fn plan(requests: &[Request], limits: &Limits) -> Plan {
             Role::Kept => Place::Own {
                 class: size_class(r.bytes, limits.max_buffer),
                 kept: true,
+            },
+            Role::Isolated => Place::Own {
+                class: size_class(r.bytes, limits.max_buffer),
+                kept: false,
             },
             // Placed below.
             Role::Intermediate => Place::Donated,
@@ -295,6 +303,7 @@ mod tests {
                 }
                 (Place::Own { class, kept }, role) => {
                     assert_eq!(kept, role == Role::Kept, "{i}");
+                    assert_ne!(role, Role::Donated, "{i}");
                     assert!(class >= r.bytes, "{i}");
                 }
                 (Place::Donated, Role::Donated) => {}
@@ -354,6 +363,24 @@ mod tests {
         // At 2: 0, 1 and 2 live (111); at 3: 0, 2 and the kept 3.
         assert_eq!(live_peak(&bytes, &kept, &last, false), 111);
         assert_eq!(live_peak(&bytes, &kept, &last, true), 1101);
+    }
+
+    #[test]
+    fn an_isolated_output_gets_its_own_buffer_and_the_arena_does_not_count_it() {
+        // 0 -> 1 (isolated: written by a dispatch that binds its inputs read-only) -> 2.
+        let mut requests = vec![inter(4000, 0, 1), inter(4000, 1, 2), inter(4000, 2, 2)];
+        requests[1].role = Role::Isolated;
+        let plan = plan(&requests, &WEBGPU);
+        check(&requests, &plan, &WEBGPU);
+        assert_eq!(
+            plan.places[1],
+            Place::Own {
+                class: size_class(4000, WEBGPU.max_buffer),
+                kept: false
+            }
+        );
+        // 0 and 2 never live together, so they share the arena's one slot.
+        assert_eq!(plan.arenas, vec![4096]);
     }
 
     #[test]

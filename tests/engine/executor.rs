@@ -386,3 +386,33 @@ fn profiled_realizations_time_each_dispatch_in_order_or_refuse_without_timestamp
     let want: f32 = ab.iter().map(|v| 2.0 * v.max(0.0)).sum();
     assert!((got - want).abs() < 1e-5, "{got} vs {want}");
 }
+
+#[test]
+fn an_op_that_reads_one_buffer_twice_writes_outside_the_arena_its_inputs_share() {
+    // WebGPU forbids a writable binding that overlaps another binding of one dispatch, so
+    // `a * a` binds its inputs read-only, and then its output must not be a slice of the arena
+    // that holds `a` (wgpu refuses one buffer as read-only and writable storage in a dispatch).
+    for fusion in [false, true] {
+        let ctx = own_ctx();
+        kiln::testing::set_fusion(&ctx, fusion);
+        let (xv, x) = upload(&ctx, 1000, 9);
+        let a = x.add_scalar(1.0).unwrap(); // an intermediate: a slice of the arena
+        let a2 = a.reshape(&[10, 100]).unwrap().reshape(&[1000]).unwrap(); // a view of it
+        let b = a.mul(&a2).unwrap(); // one buffer range, bound twice
+        let c = b.add(&a).unwrap().mul(&x).unwrap().mul(&x).unwrap(); // and a realized one
+        let want: Vec<f64> = xv
+            .iter()
+            .map(|&v| {
+                let (v, a) = (f64::from(v), f64::from(v) + 1.0);
+                (a * a + a) * v * v
+            })
+            .collect();
+        assert_close(
+            &format!("aliased inputs (fusion {fusion})"),
+            &c.to_vec::<f32>().unwrap(),
+            &want,
+            1e-5,
+            1e-5,
+        );
+    }
+}
