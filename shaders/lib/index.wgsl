@@ -55,35 +55,8 @@ fn index_peel(rem: ptr<function, u32>, n: u32) -> u32 {
     return c;
 }
 
-// The offset of flat index i (row-major in `shape`, rank `rank`) into one operand.
-fn index_offset(i: u32, rank: u32, shape: array<vec4<u32>, 2>, s: array<vec4<u32>, 2>) -> u32 {
-    var rem = i;
-    var off = 0u;
-    for (var k = rank; k > 0u; k--) {
-        let c = index_peel(&rem, index_slot(shape, k - 1u));
-        off += c * index_slot(s, k - 1u);
-    }
-    return off;
-}
-
-// The offsets of flat index i into two operands with strides sa and sb.
-fn index_offset2(
-    i: u32,
-    rank: u32,
-    shape: array<vec4<u32>, 2>,
-    sa: array<vec4<u32>, 2>,
-    sb: array<vec4<u32>, 2>,
-) -> vec2<u32> {
-    var rem = i;
-    var off = vec2<u32>(0u);
-    for (var k = rank; k > 0u; k--) {
-        let c = index_peel(&rem, index_slot(shape, k - 1u));
-        off += c * vec2<u32>(index_slot(sa, k - 1u), index_slot(sb, k - 1u));
-    }
-    return off;
-}
-
-// The offsets of flat index i into three operands with strides sa, sb and sc.
+// The offsets of flat index i (row-major in `shape`, rank `rank`) into three operands with
+// strides sa, sb and sc: the one walk, which the one- and two-operand forms below share.
 fn index_offset3(
     i: u32,
     rank: u32,
@@ -100,6 +73,22 @@ fn index_offset3(
         off += c * vec3<u32>(index_slot(sa, d), index_slot(sb, d), index_slot(sc, d));
     }
     return off;
+}
+
+// The offsets of flat index i into two operands (the repeated product folds away).
+fn index_offset2(
+    i: u32,
+    rank: u32,
+    shape: array<vec4<u32>, 2>,
+    sa: array<vec4<u32>, 2>,
+    sb: array<vec4<u32>, 2>,
+) -> vec2<u32> {
+    return index_offset3(i, rank, shape, sa, sb, sb).xy;
+}
+
+// The offset of flat index i into one operand.
+fn index_offset(i: u32, rank: u32, shape: array<vec4<u32>, 2>, s: array<vec4<u32>, 2>) -> u32 {
+    return index_offset3(i, rank, shape, s, s, s).x;
 }
 
 // ---- end of shaders/lib/index.wgsl ------------------------------------------------------------
