@@ -34,12 +34,13 @@ fn div_u32(n: u32, d: u32) -> u32 {
 // bitcast to u32 adds as a signed one would.
 //
 // Core WGSL cannot pass a pointer to uniform memory to a function, so `index_offset*` take the
-// arrays by value. That costs: on lavapipe a broadcast binary op through `index_offset2` ran
-// 1.3-1.5x slower than its own loop over the uniform fields (2.5x with dynamic indexing of the
-// array values, which spills them to scratch memory). So the cold kernels (compare, where,
-// slice) call `index_offset*`, and the hot ones (binary, permute, reduce) and those that treat
-// one dim apart (gather_elements, scatter_add, slice_backward) write the loop over their
-// uniform fields and call `index_peel` for each dim.
+// arrays by value. That costs: on lavapipe a kernel through `index_offset*` ran 1.3-1.5x
+// slower than with its own loop over the uniform fields (broadcast add and mul, compare, where
+// and slice alike; 2.5x with dynamic indexing of the array values, which spills them to
+// scratch memory; a struct of two vec4 in place of the array is no faster). So only the cold
+// kernels (compare, where, slice) call `index_offset*`; the hot ones (binary, permute, reduce)
+// and those that treat one dim apart (gather_elements, scatter_add, slice_backward) write the
+// loop over their uniform fields and call `index_peel` for each dim, at no cost.
 
 // Slot k of a packed array, indexing the array by constants only (see above).
 fn index_slot(a: array<vec4<u32>, 2>, k: u32) -> u32 {
