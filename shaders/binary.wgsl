@@ -61,10 +61,7 @@ fn binary(
     var ib = 0u;
     for (var d = i32(p.rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let n = p.shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        let c = rem - q * n;
-        rem = q;
+        let c = index_peel(&rem, p.shape[k >> 2u][k & 3u]);
         ia += c * p.a_strides[k >> 2u][k & 3u];
         ib += c * p.b_strides[k >> 2u][k & 3u];
     }
@@ -123,10 +120,7 @@ fn binary_backward(
         ib = 0u;
         for (var dim = i32(p.rank) - 1; dim >= 0; dim--) {
             let k = u32(dim);
-            let n = p.shape[k >> 2u][k & 3u];
-            let q = div_u32(rem, n);
-            let c = rem - q * n;
-            rem = q;
+            let c = index_peel(&rem, p.shape[k >> 2u][k & 3u]);
             ia += c * p.a_strides[k >> 2u][k & 3u];
             ib += c * p.b_strides[k >> 2u][k & 3u];
         }

@@ -57,21 +57,9 @@ fn compare(
     if (i >= p.numel) {
         return;
     }
-    var ia = i;
-    var ib = i;
+    var at = vec2<u32>(i);
     if (p.same_shape != 1u) {
-        var rem = i;
-        ia = 0u;
-        ib = 0u;
-        for (var d = i32(p.rank) - 1; d >= 0; d--) {
-            let k = u32(d);
-            let n = p.shape[k >> 2u][k & 3u];
-            let q = div_u32(rem, n);
-            let c = rem - q * n;
-            rem = q;
-            ia += c * p.a_strides[k >> 2u][k & 3u];
-            ib += c * p.b_strides[k >> 2u][k & 3u];
-        }
+        at = index_offset2(i, p.rank, p.shape, p.a_strides, p.b_strides);
     }
-    y[i] = select(0.0, 1.0, compare_op(a[ia], b[ib]));
+    y[i] = select(0.0, 1.0, compare_op(a[at.x], b[at.y]));
 }

@@ -81,10 +81,7 @@ fn gather_elements(
     var at = 0u;
     for (var d = i32(ep.rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let n = ep.shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        var c = rem - q * n;
-        rem = q;
+        var c = index_peel(&rem, ep.shape[k >> 2u][k & 3u]);
         if (k == ep.axis) {
             c = u32(j);
         }

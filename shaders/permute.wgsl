@@ -41,10 +41,8 @@ fn permute(
     var src = 0u;
     for (var d = i32(p.rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let n = p.shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        src += (rem - q * n) * p.strides[k >> 2u][k & 3u];
-        rem = q;
+        let c = index_peel(&rem, p.shape[k >> 2u][k & 3u]);
+        src += c * p.strides[k >> 2u][k & 3u];
     }
     y[i] = x[src];
 }

@@ -104,10 +104,8 @@ fn kept_offset(o: u32) -> u32 {
     var off = 0u;
     for (var d = i32(p.kept_rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let n = p.kept_shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        off += (rem - q * n) * p.kept_strides[k >> 2u][k & 3u];
-        rem = q;
+        let c = index_peel(&rem, p.kept_shape[k >> 2u][k & 3u]);
+        off += c * p.kept_strides[k >> 2u][k & 3u];
     }
     return off;
 }
@@ -118,10 +116,8 @@ fn red_offset(r: u32) -> u32 {
     var off = 0u;
     for (var d = i32(p.red_rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let n = p.red_shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        off += (rem - q * n) * p.red_strides[k >> 2u][k & 3u];
-        rem = q;
+        let c = index_peel(&rem, p.red_shape[k >> 2u][k & 3u]);
+        off += c * p.red_strides[k >> 2u][k & 3u];
     }
     return off;
 }

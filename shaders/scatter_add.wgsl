@@ -46,10 +46,7 @@ fn scatter_add(
     var inside = true;
     for (var d = i32(p.rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let n = p.shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        let c = rem - q * n;
-        rem = q;
+        let c = index_peel(&rem, p.shape[k >> 2u][k & 3u]);
         if (k == p.axis) {
             tgt = c;
         } else {

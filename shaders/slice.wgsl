@@ -32,17 +32,12 @@ fn slice(
     if (i >= p.numel) {
         return;
     }
-    var rem = i;
-    var at = i32(p.base);
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
-        let k = u32(d);
-        let n = p.shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        let c = rem - q * n;
-        rem = q;
-        at += i32(c) * p.step_strides[k >> 2u][k & 3u];
-    }
-    y[i] = x[u32(at)];
+    // The i32 strides as u32: the wrapping sum is the same bits as the signed one.
+    let s = array<vec4<u32>, 2>(
+        bitcast<vec4<u32>>(p.step_strides[0]),
+        bitcast<vec4<u32>>(p.step_strides[1]),
+    );
+    y[i] = x[p.base + index_offset(i, p.rank, p.shape, s)];
 }
 
 // ---- backward ----------------------------------------------------------------------------
@@ -81,10 +76,7 @@ fn slice_backward(
     var hit = true;
     for (var d = i32(bp.rank) - 1; d >= 0; d--) {
         let k = u32(d);
-        let n = bp.in_shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        let c = rem - q * n;
-        rem = q;
+        let c = index_peel(&rem, bp.in_shape[k >> 2u][k & 3u]);
         let step = bp.steps[k >> 2u][k & 3u];
         let t = i32(c) - bp.starts[k >> 2u][k & 3u];
         let j = t / step;

@@ -37,21 +37,8 @@ fn where_select(
     if (i >= p.numel) {
         return;
     }
-    var rem = i;
-    var ic = 0u;
-    var ia = 0u;
-    var ib = 0u;
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
-        let k = u32(d);
-        let n = p.shape[k >> 2u][k & 3u];
-        let q = div_u32(rem, n);
-        let c = rem - q * n;
-        rem = q;
-        ic += c * p.c_strides[k >> 2u][k & 3u];
-        ia += c * p.a_strides[k >> 2u][k & 3u];
-        ib += c * p.b_strides[k >> 2u][k & 3u];
-    }
+    let at = index_offset3(i, p.rank, p.shape, p.c_strides, p.a_strides, p.b_strides);
     // Both sides are read so that the choice is a select, not a branch.
     // Nonzero by its bits (-0.0 counts as zero), so NaN selects a on every backend.
-    y[i] = select(b[ib], a[ia], (bitcast<u32>(cond[ic]) & 0x7fffffffu) != 0u);
+    y[i] = select(b[at.z], a[at.y], (bitcast<u32>(cond[at.x]) & 0x7fffffffu) != 0u);
 }
