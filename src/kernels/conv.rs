@@ -313,8 +313,11 @@ impl Kernel for WeightGradKernel {
 /// optional bias. Not recorded for autograd.
 fn run_conv(geom: Geom, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let out = vec![geom.n, geom.m, geom.ho, geom.wo];
-    // Without a bias the kernel's bias binding gets the weight (never read).
-    let b = bias.unwrap_or(weight).clone();
+    // Without a bias the kernel's bias binding gets a stand-in (never read).
+    let b = match bias {
+        Some(b) => b.clone(),
+        None => crate::kernels::stand_in(&x.ctx)?,
+    };
     Tensor::from_op(
         &x.ctx,
         ConvKernel {

@@ -197,8 +197,11 @@ impl Tensor {
             inner: numel(&self.shape[2..]),
             has_weights: weights.is_some(),
         };
-        // Without weights the scores stand in for the weights binding; the kernels never read it.
-        let weights = weights.unwrap_or(self).detach();
+        // Without weights a stand-in fills the weights binding; the kernels never read it.
+        let weights = match weights {
+            Some(w) => w.detach(),
+            None => crate::kernels::stand_in(&self.ctx)?,
+        };
         let mut step1 = Tensor::from_op_multi(
             &self.ctx,
             CeRows(dims),

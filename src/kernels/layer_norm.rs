@@ -214,9 +214,15 @@ impl Tensor {
             has_bias: bias.is_some(),
             eps,
         };
-        // A missing scale or bias is bound to x as a stand-in; the kernels never read it.
-        let scale_in = scale.unwrap_or(self).detach();
-        let bias_in = bias.unwrap_or(self).detach();
+        // A missing scale or bias is bound to a stand-in; the kernels never read it.
+        let scale_in = match scale {
+            Some(t) => t.detach(),
+            None => crate::kernels::stand_in(&self.ctx)?,
+        };
+        let bias_in = match bias {
+            Some(t) => t.detach(),
+            None => crate::kernels::stand_in(&self.ctx)?,
+        };
         let [y, mean, rstd] = outputs(
             OP,
             Tensor::from_op_multi(

@@ -66,6 +66,15 @@ pub(crate) fn subgroups_of_8(ctx: &crate::Context) -> bool {
         && info.subgroup_max_size == 8
 }
 
+/// A one-element tensor for an input binding that a kernel declares but does not read in this
+/// call (a convolution without bias, a loss without class weights). Binding another input there
+/// would bind one buffer twice, which makes the executor bind that dispatch's inputs read-only
+/// and give its outputs buffers of their own (WebGPU forbids a writable binding that overlaps
+/// another); a separate four bytes avoid that.
+pub(crate) fn stand_in(ctx: &crate::Context) -> crate::Result<crate::Tensor> {
+    crate::Tensor::zeros(ctx, &[1])
+}
+
 /// Workgroups of `size` invocations needed to cover `n` items.
 pub(crate) fn groups(n: usize, size: usize) -> u64 {
     n.div_ceil(size) as u64
