@@ -396,10 +396,14 @@ fn an_op_that_reads_one_buffer_twice_writes_outside_the_arena_its_inputs_share()
         let ctx = own_ctx();
         kiln::testing::set_fusion(&ctx, fusion);
         let (xv, x) = upload(&ctx, 1000, 9);
-        let a = x.add_scalar(1.0).unwrap(); // an intermediate: a slice of the arena
-        let a2 = a.reshape(&[10, 100]).unwrap().reshape(&[1000]).unwrap(); // a view of it
-        let b = a.mul(&a2).unwrap(); // one buffer range, bound twice
-        let c = b.add(&a).unwrap().mul(&x).unwrap().mul(&x).unwrap(); // and a realized one
+        let c = {
+            // a, its view and b are dropped before realizing, so they are intermediates.
+            let a = x.add_scalar(1.0).unwrap(); // a slice of the arena
+            let a2 = a.reshape(&[10, 100]).unwrap().reshape(&[1000]).unwrap(); // a view of it
+            let b = a.mul(&a2).unwrap(); // one buffer range, bound twice
+            b.add(&a).unwrap().mul(&x).unwrap().mul(&x).unwrap() // and a realized one
+        };
+        c.realize().unwrap();
         let want: Vec<f64> = xv
             .iter()
             .map(|&v| {
@@ -414,5 +418,15 @@ fn an_op_that_reads_one_buffer_twice_writes_outside_the_arena_its_inputs_share()
             1e-5,
             1e-5,
         );
+        if !fusion {
+            // Unfused, `a * a2` is a dispatch of its own: its output must be a buffer beside the
+            // arena (as is the kept c), not a slice of it. (Fused, the group reads x once.)
+            let plan = ctx.last_plan();
+            assert_eq!(plan.kept_bytes, 4000, "only c is kept: {plan:?}");
+            assert!(
+                plan.planned_bytes - plan.arena_bytes >= 2 * 4000,
+                "the aliased dispatch's output was placed in the arena: {plan:?}"
+            );
+        }
     }
 }
